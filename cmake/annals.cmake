@@ -1,0 +1,36 @@
+# Shared build rules: warnings, sanitizers, and the one way to register a test.
+
+# annals_warnings(target): warnings are errors for the project's own code.
+function(annals_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror
+    -Wno-missing-field-initializers)
+endfunction()
+
+if(ANNALS_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(ANNALS_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT ANNALS_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "ANNALS_SANITIZE must be empty, address or thread")
+endif()
+
+# One object library holds doctest's main() so that each test binary links it.
+add_library(annals_doctest_main OBJECT ${CMAKE_CURRENT_LIST_DIR}/doctest_main.cc)
+target_link_libraries(annals_doctest_main PUBLIC doctest::doctest)
+
+# annals_test(NAME SOURCES... LIBS libs... [LABELS labels...] [TIMEOUT seconds])
+# Builds a doctest binary and registers it with ctest under NAME.
+function(annals_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE annals_doctest_main ${T_LIBS})
+  annals_warnings(${name})
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    ENVIRONMENT "ANNALS_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+endfunction()

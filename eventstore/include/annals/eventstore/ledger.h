@@ -1,0 +1,166 @@
+// The Ledger: annals' append-only, deduplicated, hash-chained event store on RocksDB.
+//
+// Writes go through one writer thread that drains a bounded queue in groups: for each event it
+// checks the CloudEvent, the idempotency key (forever: a key seen once is known for the life of
+// the ledger) and the expected revision against committed and in-group state, assigns the next
+// gapless position and stream revision, chains the hash, and writes the whole group as one
+// RocksDB WriteBatch. A group is acknowledged only after the fsync that covers it (group
+// commit). In the default pipelined mode a second thread fsyncs the WAL (DB::SyncWAL) while the
+// writer builds the next group; in inline mode each group is written with sync=true.
+//
+// Visibility: readers, Head() and WaitForHead() see only positions that are durable. A record
+// written but not yet synced is invisible, so nothing downstream (views, replication) can act on
+// an event a crash could still take back.
+//
+// Crash: after kill -9 at any instant, Open() gives every acknowledged event, no partial event
+// (a WriteBatch is atomic in the WAL), no gap (WAL recovery stops at the first torn record:
+// kPointInTimeRecovery), and a valid chain.
+//
+// Storage failure (disk full, I/O error): the failing group and everything after it answer
+// kUnavailable; writes stay refused until RocksDB recovers (DB::Resume, retried at most every
+// kRecoverIntervalMs on the next write); reads go on throughout.
+//
+// Thread-safety: every public method is thread-safe. Completions run on the ledger's sync thread
+// (or writer thread in inline mode): they must be short and must not call Append on this ledger.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "annals/base/status.h"
+#include "annals/eventstore/append.h"
+#include "annals/eventstore/record.h"
+
+namespace rocksdb {
+class Env;
+}
+
+namespace annals::eventstore {
+
+struct LedgerOptions {
+  // The ledger's directory (a RocksDB database). Created when missing.
+  std::string path;
+  // This registry's name: the origin of events recorded here. Stored at creation; opening with
+  // another non-empty name fails. Default: empty, which means the stored name, or "local" for a
+  // new ledger.
+  std::string registry_name;
+  enum class SyncMode : uint8_t {
+    kPipelined,  // write groups with sync=false; a sync thread fsyncs the WAL behind them
+    kInline,     // write each group with sync=true
+  };
+  // Default: kPipelined (docs/BENCHMARKS.md has the measurements behind the choice).
+  SyncMode sync_mode = SyncMode::kPipelined;
+  // Open for reads only, without taking the database lock (another process may be writing).
+  // Reads see the state at open. Default: false.
+  bool read_only = false;
+  // RocksDB block cache shared by the column families. Default: 64 MiB.
+  size_t block_cache_bytes = 64 << 20;
+  // The RocksDB Env; tests pass a fault-injecting one. Default: nullptr, rocksdb::Env::Default().
+  rocksdb::Env* env = nullptr;
+  // The ledger's clock, ns since the Unix epoch. Default: nullptr, the system clock.
+  std::function<int64_t()> clock_ns;
+};
+
+// The durable head of the ledger.
+struct Head {
+  uint64_t position = 0;    // 0 when empty
+  std::string hash;         // GenesisHash() when empty
+  int64_t recorded_at_ns = 0;
+};
+
+struct ReadAllOptions {
+  uint64_t from_position = 1;
+  size_t limit = 1000;  // at most kReadPageEventsMax
+  std::string type;     // only events of this type ("": all)
+  std::string stream;   // only events of this stream ("": all)
+};
+
+struct ReadPage {
+  std::vector<Record> records;
+  // Where the next page starts: a position (ReadAll) or a revision (ReadStream).
+  uint64_t next = 0;
+  // True when the page reached the durable head.
+  bool end = false;
+};
+
+struct VerifyReport {
+  uint64_t records_checked = 0;
+  bool intact = true;
+  uint64_t first_bad_position = 0;  // when !intact
+  std::string problem;              // when !intact
+};
+
+struct LedgerStats {
+  std::string registry_name;
+  uint64_t events = 0;
+  Head head;
+  uint64_t size_bytes = 0;  // files of the ledger directory
+  int64_t created_at_ns = 0;
+  bool healthy = true;
+  std::string unhealthy_reason;
+};
+
+class Ledger {
+ public:
+  static Result<std::unique_ptr<Ledger>> Open(LedgerOptions options);
+  // Closes: see Close().
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Stops accepting appends (later ones answer kUnavailable), writes and acknowledges
+  // everything already queued, then stops the threads. Idempotent.
+  void Close();
+
+  // Called exactly once with one outcome per event, in order, after the fsync that covers the
+  // group (or at once when refused before any write).
+  using Completion = std::function<void(std::vector<AppendOutcome>)>;
+
+  // Queues an atomic batch (one event is a batch of one): either every event not already
+  // recorded is written, or none is. Waits at most kEnqueueWaitMsMax for room in the queue.
+  void Submit(std::vector<ProposedEvent> events, Completion done);
+
+  // Blocking forms of Submit.
+  AppendOutcome Append(ProposedEvent event);
+  std::vector<AppendOutcome> AppendBatch(std::vector<ProposedEvent> events);
+
+  // The durable head.
+  Head GetHead() const;
+
+  // Waits until the durable head passes `position` (or the ledger closes, or `timeout`), and
+  // returns the durable head position. Wakes on commit; no polling.
+  uint64_t WaitForHead(uint64_t position, std::chrono::milliseconds timeout) const;
+
+  // Reads. Only durable records are returned; each is decoded and checked (layout, position)
+  // after reading; Corruption names the position.
+  Result<Record> ReadAt(uint64_t position) const;
+  Result<ReadPage> ReadAll(const ReadAllOptions& options) const;
+  Result<ReadPage> ReadStream(std::string_view stream, uint64_t from_revision, size_t limit) const;
+
+  // Visits the stored bytes of positions [from, durable head] in order, without decoding; stops
+  // when `visit` returns false. For replays that decode lazily.
+  Status Scan(uint64_t from_position,
+              const std::function<bool(uint64_t position, std::string_view stored)>& visit) const;
+
+  // Recomputes every record's hash and content digest, and checks the chain, gaplessness,
+  // clock order and both indexes. `progress` (may be empty) is called now and then with the
+  // number of records checked and the head position.
+  Result<VerifyReport> Verify(const std::function<void(uint64_t done, uint64_t total)>& progress) const;
+
+  Result<LedgerStats> Stats() const;
+
+  bool healthy() const;
+  const std::string& registry_name() const;
+
+ private:
+  class Impl;
+  explicit Ledger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace annals::eventstore

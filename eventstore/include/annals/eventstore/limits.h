@@ -1,0 +1,49 @@
+// Every limit of the eventstore, named, with its default and how the limits relate. A limit hit
+// is refused with a clear error (TooLarge, InvalidEvent naming the attribute, or a Status of
+// kResourceExhausted); nothing is written. docs/limits.md lists them for operators.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace annals::eventstore {
+
+// One stored record (the encoded Record, CloudEvent included): 1 MiB.
+inline constexpr size_t kEventBytesMax = 1 << 20;
+// Events in one atomic batch.
+inline constexpr size_t kBatchEventsMax = 4096;
+// Encoded bytes of one atomic batch: 16 MiB.
+inline constexpr size_t kBatchBytesMax = 16 << 20;
+// Attribute sizes (bytes, UTF-8).
+inline constexpr size_t kIdBytesMax = 256;
+inline constexpr size_t kSourceBytesMax = 1024;
+inline constexpr size_t kTypeBytesMax = 256;
+inline constexpr size_t kSubjectBytesMax = 1024;
+inline constexpr size_t kAttributeValueBytesMax = 4096;  // any other attribute value
+inline constexpr size_t kExtensionNameBytesMax = 64;
+inline constexpr size_t kAttributesMax = 64;  // optional + extension attributes of one event
+inline constexpr size_t kStreamBytesMax = 256;
+inline constexpr size_t kIdempotencyKeyBytesMax = 1400;  // source + " " + id fits
+inline constexpr size_t kOriginBytesMax = 256;
+
+// The writer: requests waiting in the queue (a request is one event or one batch). A producer
+// waits for room at most kEnqueueWaitMsMax, then gets Unavailable.
+inline constexpr size_t kQueueRequestsMax = 16384;
+inline constexpr uint32_t kEnqueueWaitMsMax = 5000;
+// One group commit: at most this many events and encoded bytes in one WriteBatch.
+inline constexpr size_t kGroupEventsMax = 8192;
+inline constexpr size_t kGroupBytesMax = 32 << 20;
+// Stream heads the writer keeps in memory (a miss reads the stream index).
+inline constexpr size_t kStreamCacheEntriesMax = 1 << 20;
+
+// Reads: records returned by one page.
+inline constexpr size_t kReadPageEventsMax = 10000;
+
+static_assert(kIdempotencyKeyBytesMax >= kSourceBytesMax + 1 + kIdBytesMax,
+              "a derived key (source + ' ' + id) must fit the key limit");
+static_assert(kBatchBytesMax >= kEventBytesMax, "one largest event fits a batch");
+static_assert(kGroupEventsMax >= kBatchEventsMax, "a whole batch fits one group");
+static_assert(kGroupBytesMax >= kBatchBytesMax, "a whole batch fits one group");
+static_assert(kStreamBytesMax < kEventBytesMax);
+
+}  // namespace annals::eventstore

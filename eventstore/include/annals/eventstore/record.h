@@ -1,0 +1,41 @@
+// The stored record: encoding, decoding and the checks made before a record is written and
+// after it is read. Layout (docs/ledger_format.md, "Records"):
+//
+//   stored = body || 0x7A 0x20 || hash          (0x7A: field 15, length-delimited; 0x20: 32)
+//   body   = protobuf serialization of annals.v1.Record without `hash`
+//   hash   = SHA-256(prev_hash || body)
+//
+// so the stored bytes parse as one Record with every field, and the hash covers exactly the
+// bytes before it: verification needs no re-serialization.
+//
+// Thread-safety: free functions, no shared state.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "annals/base/sha256.h"
+#include "annals/base/status.h"
+#include "annals/v1/record.pb.h"
+
+namespace annals::eventstore {
+
+using Record = annals::v1::Record;
+
+// The 32 zero bytes that stand for the hash before position 1.
+const std::string& GenesisHash();
+
+inline constexpr size_t kHashSuffixSize = 2 + kSha256Size;
+
+// Encodes `record` (its `hash` must be empty; `prev_hash` set) into stored bytes, and sets
+// record->hash. `hasher` is the caller's per-thread context.
+std::string EncodeRecord(Record* record, Sha256Hasher* hasher);
+
+// Decodes stored bytes. Checks the suffix layout and that it parses; does not recompute the
+// hash (CheckRecordHash does). Corruption names what is wrong.
+Status DecodeRecord(std::string_view stored, Record* record);
+
+// Recomputes the hash of stored bytes from its body and `prev_hash`; Corruption on mismatch.
+Status CheckRecordHash(std::string_view stored, const Record& decoded, Sha256Hasher* hasher);
+
+}  // namespace annals::eventstore

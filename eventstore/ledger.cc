@@ -1,0 +1,1102 @@
+// The Ledger (ledger.h): opening, the group-commit writer, the sync thread, reads and verify.
+#include "annals/eventstore/ledger.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+#include <unordered_map>
+
+#include "annals/base/assert.h"
+#include "annals/eventstore/limits.h"
+#include "internal/keys.h"
+#include "internal/names.h"
+
+namespace annals::eventstore {
+
+namespace {
+
+using internal::IdemValue;
+using internal::RecordKey;
+using internal::StreamKey;
+using internal::TypeKey;
+
+// How often a refused write may try to bring failed storage back (DB::Resume).
+constexpr auto kRecoverIntervalMs = std::chrono::milliseconds(100);
+// Bytes a Record adds around its CloudEvent, at most: stream, key, origin, two hashes, digest,
+// and the integer fields with their tags.
+constexpr size_t kRecordOverheadBytesMax = 4096;
+static_assert(kRecordOverheadBytesMax >
+              kStreamBytesMax + kIdempotencyKeyBytesMax + kOriginBytesMax + 3 * kSha256Size + 64);
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string m(what);
+  m += ": ";
+  m += s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(m));
+  if (s.IsNotFound()) return Status::NotFound(std::move(m));
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(m));
+  if (s.IsBusy() || s.IsTryAgain()) return Status::Unavailable(std::move(m));
+  return Status::IOError(std::move(m));
+}
+
+int64_t SystemClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+AppendOutcome Refusal(AppendCode code, std::string attribute, std::string reason) {
+  AppendOutcome o;
+  o.code = code;
+  o.error = {std::move(attribute), std::move(reason)};
+  return o;
+}
+
+// One Submit call travelling through the writer and the sync thread.
+struct Request {
+  std::vector<ProposedEvent> events;
+  Ledger::Completion done;
+  std::vector<AppendOutcome> outcomes;
+  // The written position this request's answer depends on: it may be completed only once the
+  // durable head reaches it.
+  uint64_t covers_position = 0;
+};
+
+// A key seen in the group being built (not yet in RocksDB).
+struct StagedKey {
+  uint64_t position;
+  std::string digest;
+  std::string stream;
+  uint64_t revision;
+  std::string hash;
+  bool appended;  // staged by this group (false: found in RocksDB)
+};
+
+// Writer state a request changes; copied per request so that a refused batch leaves no trace.
+struct Tip {
+  uint64_t next_position = 1;
+  std::string head_hash;
+  int64_t last_recorded_at_ns = 0;
+};
+
+// A group handed from the writer to the sync thread, with the tip it wrote up to.
+struct WrittenGroup {
+  std::vector<Request*> requests;
+  uint64_t written_position;
+  std::string head_hash;
+  int64_t recorded_at_ns;
+};
+
+// One request's staged writes and state, merged into the group only when the whole request
+// passes.
+struct Staging {
+  Tip tip;
+  std::unordered_map<std::string, StagedKey> keys;
+  std::unordered_map<std::string, uint64_t> stream_next;          // stream -> next revision
+  std::vector<std::pair<std::string, std::string>> records;       // record key -> stored bytes
+  std::vector<std::string> type_keys;
+  size_t bytes = 0;
+};
+
+}  // namespace
+
+class Ledger::Impl {
+ public:
+  explicit Impl(LedgerOptions options) : options_(std::move(options)) {}
+  ~Impl() { Close(); }
+
+  Status Open();
+  void Close();
+  void Submit(std::vector<ProposedEvent> events, Completion done);
+  Head GetHead() const;
+  uint64_t WaitForHead(uint64_t position, std::chrono::milliseconds timeout) const;
+  Result<Record> ReadAt(uint64_t position) const;
+  Result<ReadPage> ReadAll(const ReadAllOptions& options) const;
+  Result<ReadPage> ReadStream(std::string_view stream, uint64_t from_revision, size_t limit) const;
+  Status Scan(uint64_t from, const std::function<bool(uint64_t, std::string_view)>& visit) const;
+  Result<VerifyReport> Verify(const std::function<void(uint64_t, uint64_t)>& progress) const;
+  Result<LedgerStats> Stats() const;
+  bool healthy() const { return healthy_.load(std::memory_order_acquire); }
+  const std::string& registry_name() const { return registry_name_; }
+
+ private:
+  // -- opening
+  Status OpenDb();
+  Status LoadOrInitMeta();
+  Status LoadTip(Tip* tip);
+
+  // -- the writer thread
+  void WriterLoop();
+  bool TakeGroup(std::vector<Request*>* group);
+  void ProcessGroup(std::vector<Request*>& group);
+  void StageRequest(Request* request, rocksdb::WriteBatch* batch);
+  void AbortRequest(Request* request);
+  AppendOutcome StageEvent(ProposedEvent& event, Staging* staging);
+  AppendOutcome AnswerKnownKey(const std::string& key, const std::string& digest,
+                               const StagedKey& original);
+  std::optional<AppendOutcome> CheckExpected(const ExpectedRevision& expected,
+                                             const std::string& stream, uint64_t next_revision);
+  Result<std::optional<StagedKey>> LookupKey(const std::string& key,
+                                             const std::unordered_map<std::string, StagedKey>& local);
+  Result<uint64_t> StreamNextRevision(const std::string& stream,
+                                      const std::unordered_map<std::string, uint64_t>& local);
+  bool TryRecover();
+  void MarkUnhealthy(const Status& s);
+
+  // -- the sync thread
+  void SyncLoop();
+  void Finish(std::vector<Request*>& group, uint64_t durable);
+  void PublishDurable(uint64_t position, const std::string& hash, int64_t recorded_at_ns);
+
+  // -- reads
+  Result<Record> DecodeAt(uint64_t position, std::string_view stored) const;
+  std::string CheckIndexes(const Record& record) const;
+  Result<ReadPage> ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std::string_view name,
+                               uint64_t from, size_t limit, std::string_view type_filter,
+                               bool by_revision) const;
+
+  LedgerOptions options_;
+  std::string registry_name_;
+  int64_t created_at_ns_ = 0;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* records_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* idem_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* types_cf_ = nullptr;
+
+  // Queue: producers -> writer.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;  // the writer waits for work
+  std::condition_variable room_cv_;   // producers wait for room
+  std::deque<Request*> queue_;
+  bool closing_ = false;  // guarded by queue_mu_
+
+  // Writer-only state.
+  Tip tip_;
+  uint64_t written_position_ = 0;
+  std::unordered_map<std::string, uint64_t> stream_cache_;  // stream -> next revision
+  std::unordered_map<std::string, StagedKey> group_keys_;   // keys staged by the open group
+  Sha256Hasher hasher_;
+  std::chrono::steady_clock::time_point last_recover_attempt_{};
+
+  // Writer -> sync thread.
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<WrittenGroup> sync_queue_;
+  bool sync_stop_ = false;
+
+  // Health, shared by the threads.
+  std::atomic<bool> healthy_{true};
+  mutable std::mutex health_mu_;
+  std::string unhealthy_reason_;
+
+  // The durable head, published by the sync thread (or writer in inline mode).
+  std::atomic<uint64_t> durable_position_{0};
+  mutable std::mutex head_mu_;
+  mutable std::condition_variable head_cv_;
+  Head durable_head_;  // guarded by head_mu_
+  bool closed_ = false;  // guarded by head_mu_
+
+  std::thread writer_;
+  std::thread syncer_;
+  std::once_flag close_once_;
+};
+
+// ---------------------------------------------------------------- opening
+
+Status Ledger::Impl::OpenDb() {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // A torn tail of the WAL (a crash mid-write) is dropped; everything before it is kept. Only
+  // unacknowledged groups can be in that tail.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.paranoid_checks = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  if (options_.env != nullptr) db_options.env = options_.env;
+
+  auto cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  auto family = [&](bool bloom) {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.write_buffer_size = 64 << 20;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    // Dedup and stream lookups are point reads; a miss should not touch a data block.
+    if (bloom) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    return cf;
+  };
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, family(false)},
+      {internal::kRecordsFamily, family(false)},
+      {internal::kIdemFamily, family(true)},
+      {internal::kStreamsFamily, family(false)},
+      {internal::kTypesFamily, family(false)},
+  };
+  rocksdb::Status s;
+  if (options_.read_only) {
+    db_options.create_if_missing = false;
+    s = rocksdb::DB::OpenForReadOnly(db_options, options_.path, families, &handles_, &db_);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.path, ec);
+    if (ec) return Status::IOError("creating " + options_.path + ": " + ec.message());
+    s = rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db_);
+  }
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return Status::Unavailable("the ledger at " + options_.path +
+                                 " is in use by another process: " + s.ToString());
+    }
+    return FromRocks(s, "opening the ledger at " + options_.path);
+  }
+  meta_cf_ = handles_[0];
+  records_cf_ = handles_[1];
+  idem_cf_ = handles_[2];
+  streams_cf_ = handles_[3];
+  types_cf_ = handles_[4];
+  return Status::Ok();
+}
+
+Status Ledger::Impl::LoadOrInitMeta() {
+  std::string format;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, internal::kMetaFormat, &format);
+  if (s.IsNotFound()) {
+    if (options_.read_only) return Status::FailedPrecondition("not a ledger: " + options_.path);
+    registry_name_ = options_.registry_name.empty() ? "local" : options_.registry_name;
+    if (!IsValidName(registry_name_, kOriginBytesMax)) {
+      return Status::InvalidArgument("invalid registry name '" + registry_name_ + "'");
+    }
+    created_at_ns_ = options_.clock_ns ? options_.clock_ns() : SystemClockNs();
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_cf_, internal::kMetaFormat, internal::kFormatVersion);
+    batch.Put(meta_cf_, internal::kMetaRegistry, registry_name_);
+    batch.Put(meta_cf_, internal::kMetaCreatedAt, std::to_string(created_at_ns_));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "initializing the ledger");
+  }
+  ANNALS_RETURN_IF_ERROR(FromRocks(s, "reading the ledger format"));
+  if (format != internal::kFormatVersion) {
+    return Status::FailedPrecondition("ledger format '" + format + "' is not supported (want " +
+                                      internal::kFormatVersion + ")");
+  }
+  std::string created;
+  ANNALS_RETURN_IF_ERROR(FromRocks(
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, internal::kMetaRegistry, &registry_name_),
+      "reading the registry name"));
+  ANNALS_RETURN_IF_ERROR(FromRocks(
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, internal::kMetaCreatedAt, &created),
+      "reading the creation time"));
+  created_at_ns_ = std::strtoll(created.c_str(), nullptr, 10);
+  if (!options_.registry_name.empty() && options_.registry_name != registry_name_) {
+    return Status::FailedPrecondition("the ledger at " + options_.path + " belongs to registry '" +
+                                      registry_name_ + "', not '" + options_.registry_name + "'");
+  }
+  return Status::Ok();
+}
+
+// Reads the last record (checking it) into `tip`.
+Status Ledger::Impl::LoadTip(Tip* tip) {
+  tip->next_position = 1;
+  tip->head_hash = GenesisHash();
+  tip->last_recorded_at_ns = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_cf_));
+  it->SeekToLast();
+  ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "reading the ledger head"));
+  if (!it->Valid()) return Status::Ok();
+  if (it->key().size() != kFixed64Size) return Status::Corruption("bad record key at the head");
+  const uint64_t position = DecodeBigEndian64(it->key().ToStringView());
+  ANNALS_ASSIGN_OR_RETURN(Record head, DecodeAt(position, it->value().ToStringView()));
+  Sha256Hasher hasher;
+  ANNALS_RETURN_IF_ERROR(CheckRecordHash(it->value().ToStringView(), head, &hasher)
+                             .WithContext("head record at position " + std::to_string(position)));
+  tip->next_position = position + 1;
+  tip->head_hash = head.hash();
+  tip->last_recorded_at_ns = head.recorded_at_ns();
+  return Status::Ok();
+}
+
+Status Ledger::Impl::Open() {
+  if (options_.path.empty()) return Status::InvalidArgument("the ledger path is empty");
+  ANNALS_RETURN_IF_ERROR(OpenDb());
+  ANNALS_RETURN_IF_ERROR(LoadOrInitMeta());
+  ANNALS_RETURN_IF_ERROR(LoadTip(&tip_));
+  if (!options_.read_only) {
+    // What recovery replayed from the WAL may so far be only in the OS's cache: make it durable
+    // before anyone can read it.
+    ANNALS_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "syncing the recovered WAL"));
+  }
+  written_position_ = tip_.next_position - 1;
+  PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
+  if (!options_.read_only) {
+    writer_ = std::thread([this] { WriterLoop(); });
+    if (options_.sync_mode == LedgerOptions::SyncMode::kPipelined) {
+      syncer_ = std::thread([this] { SyncLoop(); });
+    }
+  }
+  return Status::Ok();
+}
+
+void Ledger::Impl::Close() {
+  std::call_once(close_once_, [this] {
+    {
+      std::lock_guard lock(queue_mu_);
+      closing_ = true;
+    }
+    queue_cv_.notify_all();
+    room_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard lock(sync_mu_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    {
+      std::lock_guard lock(head_mu_);
+      closed_ = true;
+    }
+    head_cv_.notify_all();
+    if (db_ != nullptr) {
+      for (auto* h : handles_) {
+        // Destroying a handle fails only for a handle of another DB: a programmer error.
+        ANNALS_ASSERT(db_->DestroyColumnFamilyHandle(h).ok());
+      }
+      handles_.clear();
+      delete db_;
+      db_ = nullptr;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- submitting
+
+void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done) {
+  const size_t count = events.size();
+  auto refuse_all = [&](AppendCode code, std::string attribute, std::string reason) {
+    std::vector<AppendOutcome> out(count, Refusal(code, attribute, reason));
+    done(std::move(out));
+  };
+  if (count == 0) return done({});
+  if (count > kBatchEventsMax) {
+    return refuse_all(AppendCode::kTooLarge, "batch",
+                      "a batch holds at most " + std::to_string(kBatchEventsMax) + " events");
+  }
+  if (options_.read_only) {
+    return refuse_all(AppendCode::kUnavailable, "ledger", "the ledger is open read-only");
+  }
+  auto* request = new Request{std::move(events), std::move(done), {}, 0};
+  std::unique_lock lock(queue_mu_);
+  const bool room = room_cv_.wait_for(lock, std::chrono::milliseconds(kEnqueueWaitMsMax), [&] {
+    return closing_ || queue_.size() < kQueueRequestsMax;
+  });
+  if (closing_ || !room) {
+    lock.unlock();
+    Completion d = std::move(request->done);
+    delete request;
+    done = std::move(d);
+    return refuse_all(AppendCode::kUnavailable, "ledger",
+                      closing_ ? "the ledger is closing" : "the append queue is full");
+  }
+  queue_.push_back(request);
+  lock.unlock();
+  queue_cv_.notify_one();
+}
+
+// ---------------------------------------------------------------- the writer thread
+
+bool Ledger::Impl::TakeGroup(std::vector<Request*>* group) {
+  std::unique_lock lock(queue_mu_);
+  queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+  if (queue_.empty()) return false;  // closing, and everything queued is done
+  size_t events = 0;
+  while (!queue_.empty() && events + queue_.front()->events.size() <= kGroupEventsMax) {
+    events += queue_.front()->events.size();
+    group->push_back(queue_.front());
+    queue_.pop_front();
+  }
+  lock.unlock();
+  room_cv_.notify_all();
+  return true;
+}
+
+void Ledger::Impl::WriterLoop() {
+  std::vector<Request*> group;
+  while (TakeGroup(&group)) {
+    ProcessGroup(group);
+    group.clear();
+  }
+}
+
+void Ledger::Impl::MarkUnhealthy(const Status& s) {
+  std::lock_guard lock(health_mu_);
+  if (healthy_.exchange(false, std::memory_order_acq_rel)) unhealthy_reason_ = s.ToString();
+}
+
+// Brings failed storage back: DB::Resume, a WAL sync, and the tip reloaded from what RocksDB
+// holds (a failed group may or may not be there). Writer thread only.
+bool Ledger::Impl::TryRecover() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_recover_attempt_ < kRecoverIntervalMs) return false;
+  last_recover_attempt_ = now;
+  if (!db_->Resume().ok()) return false;
+  if (!db_->SyncWAL().ok()) return false;
+  Tip tip;
+  if (!LoadTip(&tip).ok()) return false;
+  tip_ = tip;
+  stream_cache_.clear();
+  written_position_ = tip_.next_position - 1;
+  PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
+  std::lock_guard lock(health_mu_);
+  unhealthy_reason_.clear();
+  healthy_.store(true, std::memory_order_release);
+  return true;
+}
+
+void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
+  if (!healthy() && !TryRecover()) {
+    std::string reason;
+    {
+      std::lock_guard lock(health_mu_);
+      reason = "storage is failing: " + unhealthy_reason_;
+    }
+    for (Request* r : group) {
+      r->outcomes.assign(r->events.size(), Refusal(AppendCode::kUnavailable, "ledger", reason));
+      r->covers_position = 0;
+    }
+    return Finish(group, durable_position_.load());
+  }
+  const Tip before = tip_;
+  rocksdb::WriteBatch batch;
+  group_keys_.clear();
+  for (Request* r : group) StageRequest(r, &batch);
+  group_keys_.clear();
+  if (batch.Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync_mode == LedgerOptions::SyncMode::kInline;
+    const Status s = FromRocks(db_->Write(wo, &batch), "writing a group");
+    if (!s.ok()) {
+      // Nothing of the group is acknowledged; in-group duplicates depended on it too.
+      MarkUnhealthy(s);
+      tip_ = before;
+      stream_cache_.clear();
+      for (Request* r : group) {
+        r->outcomes.assign(r->events.size(),
+                           Refusal(AppendCode::kUnavailable, "ledger", s.ToString()));
+        r->covers_position = 0;
+      }
+      return Finish(group, durable_position_.load());
+    }
+    written_position_ = tip_.next_position - 1;
+  }
+  for (Request* r : group) r->covers_position = written_position_;
+  if (options_.sync_mode == LedgerOptions::SyncMode::kInline) {
+    PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
+    return Finish(group, written_position_);
+  }
+  {
+    std::lock_guard lock(sync_mu_);
+    sync_queue_.push_back(
+        WrittenGroup{std::move(group), written_position_, tip_.head_hash, tip_.last_recorded_at_ns});
+  }
+  sync_cv_.notify_one();
+  group = {};
+}
+
+// Stages one request's events; on any refusal the whole request is refused and nothing of it
+// reaches `batch`.
+void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
+  Staging staging;
+  staging.tip = tip_;
+  std::vector<AppendOutcome>& outcomes = request->outcomes;
+  outcomes.clear();
+  outcomes.reserve(request->events.size());
+  bool refused = false;
+  for (ProposedEvent& event : request->events) {
+    outcomes.push_back(StageEvent(event, &staging));
+    if (!IsRecorded(outcomes.back().code)) {
+      refused = true;
+      break;
+    }
+  }
+  if (!refused && staging.bytes > kBatchBytesMax) {
+    refused = true;
+    outcomes.back() = Refusal(AppendCode::kTooLarge, "batch",
+                              "the batch is over " + std::to_string(kBatchBytesMax) + " bytes");
+  }
+  if (refused) return AbortRequest(request);
+
+  for (auto& [key, stored] : staging.records) batch->Put(records_cf_, key, stored);
+  for (auto& type_key : staging.type_keys) batch->Put(types_cf_, type_key, "");
+  for (auto& [key, staged] : staging.keys) {
+    batch->Put(idem_cf_, key, IdemValue(staged.position, staged.digest));
+    if (staged.appended && !staged.stream.empty()) {
+      batch->Put(streams_cf_, StreamKey(staged.stream, staged.revision), RecordKey(staged.position));
+    }
+    group_keys_[key] = std::move(staged);
+  }
+  for (auto& [stream, next] : staging.stream_next) {
+    if (stream_cache_.size() >= kStreamCacheEntriesMax) stream_cache_.clear();
+    stream_cache_[stream] = next;
+  }
+  tip_ = std::move(staging.tip);
+}
+
+// The last outcome of `request` is its refusal: every other event is answered kBatchAborted,
+// but for duplicates of events recorded before the batch, whose answer stays the truth.
+void Ledger::Impl::AbortRequest(Request* request) {
+  std::vector<AppendOutcome>& outcomes = request->outcomes;
+  const size_t failed = outcomes.size() - 1;
+  outcomes.resize(request->events.size());
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    if (i == failed) continue;
+    if (i < failed && outcomes[i].code == AppendCode::kDuplicate &&
+        outcomes[i].position < tip_.next_position) {
+      continue;
+    }
+    outcomes[i] = Refusal(AppendCode::kBatchAborted, "batch",
+                          "not written: event " + std::to_string(failed) +
+                              " of the batch was refused");
+  }
+}
+
+AppendOutcome Ledger::Impl::StageEvent(ProposedEvent& proposed, Staging* staging) {
+  CloudEvent& event = proposed.event;
+  if (auto invalid = ValidateCloudEvent(event)) {
+    return Refusal(AppendCode::kInvalidEvent, invalid->attribute, invalid->reason);
+  }
+  if (event.ByteSizeLong() > kEventBytesMax - kRecordOverheadBytesMax) {
+    return Refusal(AppendCode::kTooLarge, "event",
+                   "the event is over " +
+                       std::to_string(kEventBytesMax - kRecordOverheadBytesMax) + " bytes");
+  }
+  std::string stream = proposed.stream;
+  if (stream.empty()) {
+    auto it = event.attributes().find("subject");
+    if (it != event.attributes().end()) stream = it->second.ce_string();
+  }
+  if (!stream.empty() && (!IsValidName(stream, kStreamBytesMax) || stream[0] == '$')) {
+    return Refusal(AppendCode::kInvalidEvent, "stream",
+                   "a stream name is 1 to " + std::to_string(kStreamBytesMax) +
+                       " bytes of UTF-8 without control characters, not starting with '$'");
+  }
+  std::string key = proposed.idempotency_key;
+  if (key.empty()) key = event.source() + " " + event.id();
+  if (!IsValidName(key, kIdempotencyKeyBytesMax)) {
+    return Refusal(AppendCode::kInvalidEvent, "idempotency_key",
+                   "an idempotency key is 1 to " + std::to_string(kIdempotencyKeyBytesMax) +
+                       " bytes of UTF-8 without control characters");
+  }
+  const std::string& origin = proposed.origin.empty() ? registry_name_ : proposed.origin;
+  if (!IsValidName(origin, kOriginBytesMax)) {
+    return Refusal(AppendCode::kInvalidEvent, "origin",
+                   "an origin is a registry name of 1 to " + std::to_string(kOriginBytesMax) +
+                       " bytes without control characters");
+  }
+  std::string digest = ContentDigest(event);
+
+  // Dedup first: the retry of an append whose revision check passed must answer Duplicate.
+  auto known = LookupKey(key, staging->keys);
+  if (!known.ok()) return Refusal(AppendCode::kUnavailable, "ledger", known.status().ToString());
+  if (known->has_value()) return AnswerKnownKey(key, digest, **known);
+
+  uint64_t next_revision = 0;
+  if (!stream.empty()) {
+    auto next = StreamNextRevision(stream, staging->stream_next);
+    if (!next.ok()) return Refusal(AppendCode::kUnavailable, "ledger", next.status().ToString());
+    next_revision = *next;
+  }
+  if (auto wrong = CheckExpected(proposed.expected, stream, next_revision)) return *wrong;
+
+  Record record;
+  record.set_position(staging->tip.next_position);
+  record.set_stream(stream);
+  record.set_revision(next_revision);
+  record.set_idempotency_key(key);
+  record.set_content_digest(digest);
+  const int64_t now = options_.clock_ns ? options_.clock_ns() : SystemClockNs();
+  record.set_recorded_at_ns(std::max(now, staging->tip.last_recorded_at_ns));
+  record.set_origin(origin);
+  record.set_prev_hash(staging->tip.head_hash);
+  staging->type_keys.push_back(TypeKey(event.type(), record.position()));
+  *record.mutable_event() = std::move(event);
+  std::string stored = EncodeRecord(&record, &hasher_);
+  ANNALS_ASSERT(stored.size() <= kEventBytesMax);
+  staging->bytes += stored.size();
+
+  AppendOutcome o;
+  o.code = AppendCode::kAppended;
+  o.position = record.position();
+  o.revision = next_revision;
+  o.stream = stream;
+  o.hash = record.hash();
+  staging->keys[key] = StagedKey{o.position, std::move(digest), stream, next_revision, o.hash, true};
+  if (!stream.empty()) staging->stream_next[stream] = next_revision + 1;
+  staging->tip.next_position += 1;
+  staging->tip.head_hash = record.hash();
+  staging->tip.last_recorded_at_ns = record.recorded_at_ns();
+  staging->records.emplace_back(RecordKey(o.position), std::move(stored));
+  return o;
+}
+
+AppendOutcome Ledger::Impl::AnswerKnownKey(const std::string& key, const std::string& digest,
+                                           const StagedKey& original) {
+  AppendOutcome o;
+  o.position = original.position;
+  if (original.digest != digest) {
+    o.code = AppendCode::kKeyReuse;
+    o.error = {"idempotency_key", "the key '" + key + "' was used for other content at position " +
+                                      std::to_string(original.position)};
+    return o;
+  }
+  o.code = AppendCode::kDuplicate;
+  o.stream = original.stream;
+  o.revision = original.revision;
+  o.hash = original.hash;
+  return o;
+}
+
+// `next_revision` is the revision the event would get (0: the stream has no event yet).
+std::optional<AppendOutcome> Ledger::Impl::CheckExpected(const ExpectedRevision& expected,
+                                                         const std::string& stream,
+                                                         uint64_t next_revision) {
+  const bool exists = !stream.empty() && next_revision > 0;
+  bool matches = true;
+  switch (expected.kind) {
+    case ExpectedRevision::Kind::kAny: break;
+    case ExpectedRevision::Kind::kNoStream: matches = !exists; break;
+    case ExpectedRevision::Kind::kStreamExists: matches = exists; break;
+    case ExpectedRevision::Kind::kExact:
+      matches = exists && next_revision - 1 == expected.revision;
+      break;
+  }
+  if (matches) return std::nullopt;
+  AppendOutcome o;
+  o.code = AppendCode::kWrongRevision;
+  if (exists) o.actual_revision = next_revision - 1;
+  o.error = {"expected_revision",
+             "the stream '" + stream + "' is at " +
+                 (exists ? "revision " + std::to_string(next_revision - 1)
+                         : std::string("no event"))};
+  return o;
+}
+
+// A key in this request, else in an earlier request of the group (already in tip_'s past but
+// maybe not in RocksDB yet: the group's batch is written after staging), else in RocksDB.
+Result<std::optional<StagedKey>> Ledger::Impl::LookupKey(
+    const std::string& key, const std::unordered_map<std::string, StagedKey>& local) {
+  if (auto it = local.find(key); it != local.end()) return std::optional<StagedKey>(it->second);
+  if (auto it = group_keys_.find(key); it != group_keys_.end()) {
+    return std::optional<StagedKey>(it->second);
+  }
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), idem_cf_, key, &value);
+  if (s.IsNotFound()) return std::optional<StagedKey>();
+  ANNALS_RETURN_IF_ERROR(FromRocks(s, "looking up an idempotency key"));
+  if (value.size() != internal::kIdemValueSize) {
+    return Status::Corruption("idempotency index entry of the wrong size");
+  }
+  StagedKey found;
+  found.position = DecodeBigEndian64(value);
+  found.digest = value.substr(kFixed64Size);
+  std::string stored;
+  ANNALS_RETURN_IF_ERROR(FromRocks(
+      db_->Get(rocksdb::ReadOptions(), records_cf_, RecordKey(found.position), &stored),
+      "reading the original of a duplicate"));
+  ANNALS_ASSIGN_OR_RETURN(Record original, DecodeAt(found.position, stored));
+  found.stream = original.stream();
+  found.revision = original.revision();
+  found.hash = original.hash();
+  found.appended = false;
+  return std::optional<StagedKey>(std::move(found));
+}
+
+// The stream's next revision: in this request, else the writer's cache (which holds what
+// earlier requests of the group staged), else the stream index.
+Result<uint64_t> Ledger::Impl::StreamNextRevision(
+    const std::string& stream, const std::unordered_map<std::string, uint64_t>& local) {
+  if (auto it = local.find(stream); it != local.end()) return it->second;
+  if (auto it = stream_cache_.find(stream); it != stream_cache_.end()) return it->second;
+  const std::string prefix = internal::NamePrefix(stream);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  it->SeekForPrev(StreamKey(stream, UINT64_MAX));
+  ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream head"));
+  uint64_t next = 0;
+  if (it->Valid() && it->key().starts_with(prefix)) {
+    if (it->key().size() != prefix.size() + kFixed64Size) {
+      return Status::Corruption("stream index key of the wrong size");
+    }
+    next = DecodeBigEndian64(it->key().ToStringView().substr(prefix.size())) + 1;
+  }
+  if (stream_cache_.size() >= kStreamCacheEntriesMax) stream_cache_.clear();
+  stream_cache_[stream] = next;
+  return next;
+}
+
+// ---------------------------------------------------------------- the sync thread
+
+void Ledger::Impl::SyncLoop() {
+  std::vector<WrittenGroup> groups;
+  for (;;) {
+    {
+      std::unique_lock lock(sync_mu_);
+      sync_cv_.wait(lock, [&] { return sync_stop_ || !sync_queue_.empty(); });
+      if (sync_queue_.empty()) return;  // stopping, and every group is answered
+      groups.swap(sync_queue_);
+    }
+    // Groups arrive in write order: the last one is the furthest written.
+    const WrittenGroup& last = groups.back();
+    uint64_t durable = durable_position_.load(std::memory_order_acquire);
+    if (last.written_position > durable) {
+      // Every group here was written before this call: SyncWAL covers them all.
+      const Status s = FromRocks(db_->SyncWAL(), "syncing the WAL");
+      if (s.ok()) {
+        PublishDurable(last.written_position, last.head_hash, last.recorded_at_ns);
+        durable = last.written_position;
+      } else {
+        MarkUnhealthy(s);
+      }
+    }
+    for (auto& g : groups) Finish(g.requests, durable);
+    groups.clear();
+  }
+}
+
+// Completes each request of `group`: an answer that depends on a position past `durable` was
+// not made durable, so it becomes kUnavailable.
+void Ledger::Impl::Finish(std::vector<Request*>& group, uint64_t durable) {
+  for (Request* r : group) {
+    if (r->covers_position > durable) {
+      for (AppendOutcome& o : r->outcomes) {
+        if (o.code == AppendCode::kUnavailable) continue;
+        o = Refusal(AppendCode::kUnavailable, "ledger",
+                    "the sync that would make this durable failed; retry with the same key");
+      }
+    }
+    ANNALS_ASSERT(r->outcomes.size() == r->events.size());
+    r->done(std::move(r->outcomes));
+    delete r;
+  }
+}
+
+void Ledger::Impl::PublishDurable(uint64_t position, const std::string& hash,
+                                  int64_t recorded_at_ns) {
+  {
+    std::lock_guard lock(head_mu_);
+    if (position < durable_head_.position) return;  // never backwards
+    durable_head_ = Head{position, hash, recorded_at_ns};
+    durable_position_.store(position, std::memory_order_release);
+  }
+  head_cv_.notify_all();
+}
+
+// ---------------------------------------------------------------- reads
+
+Head Ledger::Impl::GetHead() const {
+  std::lock_guard lock(head_mu_);
+  return durable_head_;
+}
+
+uint64_t Ledger::Impl::WaitForHead(uint64_t position, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(head_mu_);
+  head_cv_.wait_for(lock, timeout, [&] { return closed_ || durable_head_.position > position; });
+  return durable_head_.position;
+}
+
+// Decodes the record stored under `position` and checks it names the same position.
+Result<Record> Ledger::Impl::DecodeAt(uint64_t position, std::string_view stored) const {
+  Record record;
+  Status s = DecodeRecord(stored, &record);
+  if (s.ok() && record.position() != position) {
+    s = Status::Corruption("record stored under another position (" +
+                           std::to_string(record.position()) + ")");
+  }
+  if (!s.ok()) return s.WithContext("position " + std::to_string(position));
+  return record;
+}
+
+Result<Record> Ledger::Impl::ReadAt(uint64_t position) const {
+  const uint64_t durable = durable_position_.load(std::memory_order_acquire);
+  if (position == 0 || position > durable) {
+    return Status::NotFound("no event at position " + std::to_string(position) + " (head is " +
+                            std::to_string(durable) + ")");
+  }
+  std::string stored;
+  ANNALS_RETURN_IF_ERROR(FromRocks(
+      db_->Get(rocksdb::ReadOptions(), records_cf_, RecordKey(position), &stored),
+      "reading position " + std::to_string(position)));
+  return DecodeAt(position, stored);
+}
+
+Status Ledger::Impl::Scan(uint64_t from,
+                          const std::function<bool(uint64_t, std::string_view)>& visit) const {
+  const uint64_t durable = durable_position_.load(std::memory_order_acquire);
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 2 << 20;
+  const std::string upper = RecordKey(durable + 1);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, records_cf_));
+  uint64_t expected = std::max<uint64_t>(from, 1);
+  for (it->Seek(RecordKey(expected)); it->Valid(); it->Next()) {
+    const uint64_t position = DecodeBigEndian64(it->key().ToStringView());
+    if (position != expected) {
+      return Status::Corruption("gap in the ledger: position " + std::to_string(expected) +
+                                " is missing");
+    }
+    if (!visit(position, it->value().ToStringView())) return Status::Ok();
+    ++expected;
+  }
+  ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the ledger"));
+  if (expected <= durable) {
+    return Status::Corruption("gap in the ledger: position " + std::to_string(expected) +
+                              " is missing");
+  }
+  return Status::Ok();
+}
+
+Result<ReadPage> Ledger::Impl::ReadAll(const ReadAllOptions& options) const {
+  const size_t limit = std::min(options.limit, kReadPageEventsMax);
+  const uint64_t from = std::max<uint64_t>(options.from_position, 1);
+  if (!options.stream.empty()) {
+    // The stream index is in revision order, which is position order; skip to `from`.
+    return ReadIndexed(streams_cf_, options.stream, from, limit, options.type, false);
+  }
+  if (!options.type.empty()) {
+    return ReadIndexed(types_cf_, options.type, from, limit, "", false);
+  }
+  ReadPage page;
+  page.next = from;
+  Status failed;
+  ANNALS_RETURN_IF_ERROR(Scan(from, [&](uint64_t position, std::string_view stored) {
+    if (page.records.size() >= limit) return false;
+    auto record = DecodeAt(position, stored);
+    if (!record.ok()) {
+      failed = record.status();
+      return false;
+    }
+    page.records.push_back(std::move(record).value());
+    page.next = position + 1;
+    return true;
+  }));
+  ANNALS_RETURN_IF_ERROR(failed);
+  page.end = page.next > durable_position_.load(std::memory_order_acquire);
+  return page;
+}
+
+Result<ReadPage> Ledger::Impl::ReadStream(std::string_view stream, uint64_t from_revision,
+                                          size_t limit) const {
+  return ReadIndexed(streams_cf_, stream, from_revision, std::min(limit, kReadPageEventsMax), "",
+                     true);
+}
+
+// Reads through an index of name || 0x00 || be64(n) keys (streams: n = revision, value = the
+// position; types: n = position). `from` is a revision when `by_revision`, else a position.
+Result<ReadPage> Ledger::Impl::ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std::string_view name,
+                                           uint64_t from, size_t limit,
+                                           std::string_view type_filter, bool by_revision) const {
+  const uint64_t durable = durable_position_.load(std::memory_order_acquire);
+  const bool is_stream_index = cf == streams_cf_;
+  const std::string prefix = internal::NamePrefix(name);
+  ReadPage page;
+  page.next = from;
+  page.end = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+  for (it->Seek(StreamKey(name, by_revision ? from : (is_stream_index ? 0 : from)));
+       it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const uint64_t n = DecodeBigEndian64(it->key().ToStringView().substr(prefix.size()));
+    const uint64_t position = is_stream_index ? DecodeBigEndian64(it->value().ToStringView()) : n;
+    if (position > durable) break;
+    if (!by_revision && position < from) continue;
+    if (page.records.size() >= limit) {
+      page.end = false;
+      break;
+    }
+    ANNALS_ASSIGN_OR_RETURN(Record record, ReadAt(position));
+    page.next = (by_revision ? n : position) + 1;
+    if (!type_filter.empty() && record.event().type() != type_filter) continue;
+    page.records.push_back(std::move(record));
+  }
+  ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "reading an index"));
+  if (!by_revision && page.end) page.next = std::max(page.next, durable + 1);
+  return page;
+}
+
+// ---------------------------------------------------------------- verify and stats
+
+namespace {
+
+// Checks one decoded record against its predecessor; returns the problem, or "" when sound.
+std::string CheckLink(const Record& record, std::string_view stored, const std::string& prev_hash,
+                      int64_t prev_recorded_at_ns, Sha256Hasher* hasher) {
+  if (record.prev_hash() != prev_hash) return "prev_hash does not match the previous record";
+  if (!CheckRecordHash(stored, record, hasher).ok()) return "hash does not match the record bytes";
+  if (hasher->Digest(CanonicalBytes(record.event())) != record.content_digest()) {
+    return "content digest does not match the event";
+  }
+  if (record.recorded_at_ns() < prev_recorded_at_ns) return "recorded_at goes backwards";
+  return "";
+}
+
+}  // namespace
+
+Result<VerifyReport> Ledger::Impl::Verify(
+    const std::function<void(uint64_t, uint64_t)>& progress) const {
+  VerifyReport report;
+  const uint64_t total = durable_position_.load(std::memory_order_acquire);
+  std::string prev_hash = GenesisHash();
+  int64_t prev_recorded_at_ns = 0;
+  Sha256Hasher hasher;
+  auto fail = [&](uint64_t position, std::string problem) {
+    report.intact = false;
+    report.first_bad_position = position;
+    report.problem = std::move(problem);
+    return false;
+  };
+  Status scan = Scan(1, [&](uint64_t position, std::string_view stored) {
+    auto record = DecodeAt(position, stored);
+    if (!record.ok()) return fail(position, record.status().message());
+    std::string problem = CheckLink(*record, stored, prev_hash, prev_recorded_at_ns, &hasher);
+    if (problem.empty()) problem = CheckIndexes(*record);
+    if (!problem.empty()) return fail(position, std::move(problem));
+    prev_hash = record->hash();
+    prev_recorded_at_ns = record->recorded_at_ns();
+    ++report.records_checked;
+    if (progress && report.records_checked % 65536 == 0) progress(report.records_checked, total);
+    return true;
+  });
+  if (scan.code() == StatusCode::kCorruption && report.intact) {
+    fail(report.records_checked + 1, scan.message());
+  } else {
+    ANNALS_RETURN_IF_ERROR(scan);
+  }
+  if (report.intact && report.records_checked != total) {
+    fail(report.records_checked + 1, "the ledger ends before its head");
+  }
+  if (progress) progress(report.records_checked, total);
+  return report;
+}
+
+// The idempotency and stream index entries of `record` point back at it.
+std::string Ledger::Impl::CheckIndexes(const Record& record) const {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), idem_cf_, record.idempotency_key(), &value).ok() ||
+      value != IdemValue(record.position(), record.content_digest())) {
+    return "the idempotency index does not point at this record";
+  }
+  if (!record.stream().empty()) {
+    if (!db_->Get(rocksdb::ReadOptions(), streams_cf_,
+                  StreamKey(record.stream(), record.revision()), &value)
+             .ok() ||
+        value != RecordKey(record.position())) {
+      return "the stream index does not point at this record";
+    }
+  }
+  return "";
+}
+
+Result<LedgerStats> Ledger::Impl::Stats() const {
+  LedgerStats stats;
+  stats.registry_name = registry_name_;
+  stats.head = GetHead();
+  stats.events = stats.head.position;
+  stats.created_at_ns = created_at_ns_;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.path, ec)) {
+    if (entry.is_regular_file(ec)) stats.size_bytes += entry.file_size(ec);
+  }
+  if (ec) return Status::IOError("listing " + options_.path + ": " + ec.message());
+  stats.healthy = healthy();
+  std::lock_guard lock(health_mu_);
+  stats.unhealthy_reason = unhealthy_reason_;
+  return stats;
+}
+
+// ---------------------------------------------------------------- Ledger
+
+std::string_view AppendCodeName(AppendCode code) {
+  switch (code) {
+    case AppendCode::kAppended: return "appended";
+    case AppendCode::kDuplicate: return "duplicate";
+    case AppendCode::kKeyReuse: return "key_reuse";
+    case AppendCode::kWrongRevision: return "wrong_revision";
+    case AppendCode::kInvalidEvent: return "invalid";
+    case AppendCode::kTooLarge: return "too_large";
+    case AppendCode::kUnavailable: return "unavailable";
+    case AppendCode::kBatchAborted: return "batch_aborted";
+  }
+  ANNALS_UNREACHABLE();
+}
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(LedgerOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  ANNALS_RETURN_IF_ERROR(impl->Open());
+  return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
+}
+
+Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ledger::~Ledger() = default;
+void Ledger::Close() { impl_->Close(); }
+
+void Ledger::Submit(std::vector<ProposedEvent> events, Completion done) {
+  impl_->Submit(std::move(events), std::move(done));
+}
+
+std::vector<AppendOutcome> Ledger::AppendBatch(std::vector<ProposedEvent> events) {
+  std::binary_semaphore ready(0);
+  std::vector<AppendOutcome> result;
+  impl_->Submit(std::move(events), [&](std::vector<AppendOutcome> outcomes) {
+    result = std::move(outcomes);
+    ready.release();
+  });
+  ready.acquire();
+  return result;
+}
+
+AppendOutcome Ledger::Append(ProposedEvent event) {
+  std::vector<ProposedEvent> events;
+  events.push_back(std::move(event));
+  return std::move(AppendBatch(std::move(events)).front());
+}
+
+Head Ledger::GetHead() const { return impl_->GetHead(); }
+uint64_t Ledger::WaitForHead(uint64_t position, std::chrono::milliseconds timeout) const {
+  return impl_->WaitForHead(position, timeout);
+}
+Result<Record> Ledger::ReadAt(uint64_t position) const { return impl_->ReadAt(position); }
+Result<ReadPage> Ledger::ReadAll(const ReadAllOptions& options) const {
+  return impl_->ReadAll(options);
+}
+Result<ReadPage> Ledger::ReadStream(std::string_view stream, uint64_t from_revision,
+                                    size_t limit) const {
+  return impl_->ReadStream(stream, from_revision, limit);
+}
+Status Ledger::Scan(uint64_t from_position,
+                    const std::function<bool(uint64_t, std::string_view)>& visit) const {
+  return impl_->Scan(from_position, visit);
+}
+Result<VerifyReport> Ledger::Verify(
+    const std::function<void(uint64_t, uint64_t)>& progress) const {
+  return impl_->Verify(progress);
+}
+Result<LedgerStats> Ledger::Stats() const { return impl_->Stats(); }
+bool Ledger::healthy() const { return impl_->healthy(); }
+const std::string& Ledger::registry_name() const { return impl_->registry_name(); }
+
+}  // namespace annals::eventstore

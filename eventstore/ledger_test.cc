@@ -1,0 +1,310 @@
+// Goal: the Ledger keeps the append contract of DESIGN.md: gapless positions from 1, stream
+// revisions, permanent dedup that tells a retry from a key reuse, the four expected-revision
+// checks, atomic batches, refusals that write nothing, reads bounded by the durable head, a tail
+// that wakes on commit, and all of it surviving a reopen, in both sync modes.
+#include "annals/eventstore/ledger.h"
+
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "annals/eventstore/limits.h"
+#include "annals/testing/test_util.h"
+
+namespace annals::eventstore {
+namespace {
+
+using testing::MakeEvent;
+using testing::Propose;
+using testing::TempDir;
+
+std::unique_ptr<Ledger> OpenLedger(const std::string& path,
+                                   LedgerOptions::SyncMode mode = LedgerOptions::SyncMode::kPipelined) {
+  LedgerOptions options;
+  options.path = path;
+  options.sync_mode = mode;
+  auto ledger = Ledger::Open(options);
+  REQUIRE_MESSAGE(ledger.ok(), ledger.status().ToString());
+  return std::move(ledger).value();
+}
+
+AppendOutcome AppendOne(Ledger& ledger, std::string_view id, std::string_view stream = "",
+                        ExpectedRevision expected = {}, std::string_view data = "{}") {
+  return ledger.Append(Propose(MakeEvent("t.v1", "/src", id, data), stream, "", expected));
+}
+
+size_t CountAll(Ledger& ledger) {
+  auto page = ledger.ReadAll({.from_position = 1, .limit = kReadPageEventsMax});
+  REQUIRE(page.ok());
+  return page->records.size();
+}
+
+TEST_CASE("positions, revisions and the hash chain") {
+  for (auto mode : {LedgerOptions::SyncMode::kPipelined, LedgerOptions::SyncMode::kInline}) {
+    TempDir dir;
+    auto ledger = OpenLedger(dir.path(), mode);
+    CHECK(ledger->GetHead().position == 0);
+    CHECK(ledger->GetHead().hash == GenesisHash());
+    auto a = AppendOne(*ledger, "a", "s1");
+    auto b = AppendOne(*ledger, "b", "s2");
+    auto c = AppendOne(*ledger, "c", "s1");
+    auto d = AppendOne(*ledger, "d");  // no stream
+    REQUIRE(a.code == AppendCode::kAppended);
+    CHECK(a.position == 1);
+    CHECK(b.position == 2);
+    CHECK(c.position == 3);
+    CHECK(d.position == 4);
+    CHECK(a.revision == 0);
+    CHECK(b.revision == 0);
+    CHECK(c.revision == 1);
+    CHECK(d.stream.empty());
+    CHECK(ledger->GetHead().position == 4);
+    CHECK(ledger->GetHead().hash == d.hash);
+    auto r3 = ledger->ReadAt(3);
+    REQUIRE(r3.ok());
+    CHECK(r3->stream() == "s1");
+    CHECK(r3->revision() == 1);
+    CHECK(r3->prev_hash() == b.hash);
+    CHECK(r3->hash() == c.hash);
+    CHECK(r3->idempotency_key() == "/src c");
+    CHECK(r3->origin() == "local");
+    CHECK(r3->event().id() == "c");
+    auto report = ledger->Verify({});
+    REQUIRE(report.ok());
+    CHECK(report->intact);
+    CHECK(report->records_checked == 4);
+    CHECK(ledger->ReadAt(5).status().code() == StatusCode::kNotFound);
+    CHECK(ledger->ReadAt(0).status().code() == StatusCode::kNotFound);
+  }
+}
+
+TEST_CASE("the subject names the stream unless one is given") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  auto a = ledger->Append(Propose(MakeEvent("t.v1", "/src", "a", "{}", "agent-1")));
+  auto b = ledger->Append(Propose(MakeEvent("t.v1", "/src", "b", "{}", "agent-1"), "other"));
+  CHECK(a.stream == "agent-1");
+  CHECK(b.stream == "other");
+}
+
+TEST_CASE("dedup: retry, key reuse, explicit keys, and forever") {
+  TempDir dir;
+  {
+    auto ledger = OpenLedger(dir.path());
+    auto first = AppendOne(*ledger, "a", "s");
+    auto retry = AppendOne(*ledger, "a", "s");
+    CHECK(retry.code == AppendCode::kDuplicate);
+    CHECK(retry.position == first.position);
+    CHECK(retry.hash == first.hash);
+    CHECK(retry.stream == "s");
+    auto reuse = AppendOne(*ledger, "a", "s", {}, "{\"other\":1}");
+    CHECK(reuse.code == AppendCode::kKeyReuse);
+    CHECK(reuse.position == first.position);
+    CHECK(reuse.error.attribute == "idempotency_key");
+    // An explicit key dedups events whose ids differ.
+    auto k1 = ledger->Append(Propose(MakeEvent("t.v1", "/src", "x1"), "", "key-1"));
+    auto k2 = ledger->Append(Propose(MakeEvent("t.v1", "/src", "x1"), "", "key-1"));
+    CHECK(k1.code == AppendCode::kAppended);
+    CHECK(k2.code == AppendCode::kDuplicate);
+    CHECK(CountAll(*ledger) == 2);
+  }
+  auto reopened = OpenLedger(dir.path());
+  CHECK(AppendOne(*reopened, "a", "s").code == AppendCode::kDuplicate);
+  CHECK(AppendOne(*reopened, "a", "s", {}, "[1]").code == AppendCode::kKeyReuse);
+  auto next = AppendOne(*reopened, "b", "s");
+  CHECK(next.position == 3);
+  CHECK(next.revision == 1);  // the stream's revision survives the reopen
+  CHECK(CountAll(*reopened) == 3);
+}
+
+TEST_CASE("expected revision: any, no stream, stream exists, exact") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  auto exists_missing = AppendOne(*ledger, "a", "s", ExpectedRevision::StreamExists());
+  CHECK(exists_missing.code == AppendCode::kWrongRevision);
+  CHECK_FALSE(exists_missing.actual_revision.has_value());
+  CHECK(AppendOne(*ledger, "b", "s", ExpectedRevision::Exact(0)).code == AppendCode::kWrongRevision);
+  CHECK(AppendOne(*ledger, "c", "s", ExpectedRevision::NoStream()).code == AppendCode::kAppended);
+  auto no_stream = AppendOne(*ledger, "d", "s", ExpectedRevision::NoStream());
+  CHECK(no_stream.code == AppendCode::kWrongRevision);
+  CHECK(no_stream.actual_revision == 0u);
+  CHECK(AppendOne(*ledger, "e", "s", ExpectedRevision::Exact(0)).code == AppendCode::kAppended);
+  auto stale = AppendOne(*ledger, "f", "s", ExpectedRevision::Exact(0));
+  CHECK(stale.code == AppendCode::kWrongRevision);
+  CHECK(stale.actual_revision == 1u);
+  CHECK(AppendOne(*ledger, "g", "s", ExpectedRevision::StreamExists()).code == AppendCode::kAppended);
+  CHECK(AppendOne(*ledger, "h", "s", ExpectedRevision::Any()).code == AppendCode::kAppended);
+  CHECK(CountAll(*ledger) == 4);
+  // A retry of a successful conditional append is a Duplicate, not a WrongRevision.
+  CHECK(AppendOne(*ledger, "c", "s", ExpectedRevision::NoStream()).code == AppendCode::kDuplicate);
+}
+
+TEST_CASE("a batch is atomic") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  REQUIRE(AppendOne(*ledger, "before", "s").code == AppendCode::kAppended);
+  std::vector<ProposedEvent> bad;
+  bad.push_back(Propose(MakeEvent("t.v1", "/src", "b1"), "s"));
+  bad.push_back(Propose(MakeEvent("t.v1", "/src", "before"), "s"));  // a duplicate: still true
+  bad.push_back(Propose(MakeEvent("t.v1", "/src", "b2"), "s", "", ExpectedRevision::Exact(7)));
+  bad.push_back(Propose(MakeEvent("t.v1", "/src", "b3"), "s"));
+  auto out = ledger->AppendBatch(std::move(bad));
+  REQUIRE(out.size() == 4);
+  CHECK(out[0].code == AppendCode::kBatchAborted);
+  CHECK(out[1].code == AppendCode::kDuplicate);
+  CHECK(out[2].code == AppendCode::kWrongRevision);
+  CHECK(out[3].code == AppendCode::kBatchAborted);
+  CHECK(CountAll(*ledger) == 1);
+
+  std::vector<ProposedEvent> good;
+  good.push_back(Propose(MakeEvent("t.v1", "/src", "g1"), "s", "", ExpectedRevision::Exact(0)));
+  good.push_back(Propose(MakeEvent("t.v1", "/src", "g2"), "s", "", ExpectedRevision::Exact(1)));
+  good.push_back(Propose(MakeEvent("t.v1", "/src", "g1"), "s"));  // in-batch retry
+  out = ledger->AppendBatch(std::move(good));
+  CHECK(out[0].code == AppendCode::kAppended);
+  CHECK(out[1].code == AppendCode::kAppended);
+  CHECK(out[1].revision == 2);
+  CHECK(out[2].code == AppendCode::kDuplicate);
+  CHECK(out[2].position == out[0].position);
+  CHECK(CountAll(*ledger) == 3);
+
+  // In-batch key reuse refuses the whole batch.
+  std::vector<ProposedEvent> reuse;
+  reuse.push_back(Propose(MakeEvent("t.v1", "/src", "r1", "{}"), "", "k"));
+  reuse.push_back(Propose(MakeEvent("t.v1", "/src", "r1", "[]"), "", "k"));
+  out = ledger->AppendBatch(std::move(reuse));
+  CHECK(out[0].code == AppendCode::kBatchAborted);
+  CHECK(out[1].code == AppendCode::kKeyReuse);
+  CHECK(CountAll(*ledger) == 3);
+  // The ledger goes on from where it was: no position was used up by refusals.
+  CHECK(AppendOne(*ledger, "after").position == 4);
+  CHECK(ledger->Verify({})->intact);
+}
+
+TEST_CASE("refusals write nothing") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  auto no_id = MakeEvent("t.v1", "/src", "");
+  auto out = ledger->Append(Propose(no_id));
+  CHECK(out.code == AppendCode::kInvalidEvent);
+  CHECK(out.error.attribute == "id");
+  CHECK(ledger->Append(Propose(MakeEvent("t.v1", "/src", "x"), "$all")).code ==
+        AppendCode::kInvalidEvent);
+  CHECK(ledger->Append(Propose(MakeEvent("t.v1", "/src", "x"), std::string("a\nb"))).code ==
+        AppendCode::kInvalidEvent);
+  std::string big = "\"" + std::string(kEventBytesMax, 'x') + "\"";
+  auto too_large = ledger->Append(Propose(MakeEvent("t.v1", "/src", "big", big)));
+  CHECK(too_large.code == AppendCode::kTooLarge);
+  std::vector<ProposedEvent> many;
+  for (size_t i = 0; i <= kBatchEventsMax; ++i) {
+    many.push_back(Propose(MakeEvent("t.v1", "/src", "m" + std::to_string(i))));
+  }
+  auto batch = ledger->AppendBatch(std::move(many));
+  CHECK(batch.size() == kBatchEventsMax + 1);
+  CHECK(batch[0].code == AppendCode::kTooLarge);
+  CHECK(ledger->GetHead().position == 0);
+  CHECK(CountAll(*ledger) == 0);
+}
+
+TEST_CASE("reads: filters, pages and streams") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  for (int i = 0; i < 30; ++i) {
+    const std::string type = i % 3 == 0 ? "three.v1" : "other.v1";
+    auto o = ledger->Append(Propose(MakeEvent(type, "/src", "e" + std::to_string(i)),
+                                    i % 2 == 0 ? "even" : "odd"));
+    REQUIRE(o.code == AppendCode::kAppended);
+  }
+  auto page = ledger->ReadAll({.from_position = 5, .limit = 10});
+  REQUIRE(page.ok());
+  CHECK(page->records.size() == 10);
+  CHECK(page->records.front().position() == 5);
+  CHECK(page->next == 15);
+  CHECK_FALSE(page->end);
+  auto rest = ledger->ReadAll({.from_position = page->next, .limit = 100});
+  CHECK(rest->records.size() == 16);
+  CHECK(rest->end);
+  CHECK(rest->next == 31);
+
+  auto threes = ledger->ReadAll({.from_position = 1, .limit = 100, .type = "three.v1"});
+  CHECK(threes->records.size() == 10);
+  for (const auto& r : threes->records) CHECK(r.event().type() == "three.v1");
+  auto even_threes =
+      ledger->ReadAll({.from_position = 8, .limit = 100, .type = "three.v1", .stream = "even"});
+  // i % 6 == 0 at positions i + 1: 1, 7, 13, 19, 25; from 8 leaves three.
+  REQUIRE(even_threes->records.size() == 3);
+  CHECK(even_threes->records[0].position() == 13);
+  CHECK(even_threes->records[2].position() == 25);
+
+  auto odd = ledger->ReadStream("odd", 3, 5);
+  REQUIRE(odd.ok());
+  CHECK(odd->records.size() == 5);
+  CHECK(odd->records.front().revision() == 3);
+  CHECK(odd->next == 8);
+  auto odd_rest = ledger->ReadStream("odd", odd->next, 100);
+  CHECK(odd_rest->records.size() == 7);
+  CHECK(odd_rest->end);
+  CHECK(ledger->ReadStream("missing", 0, 10)->records.empty());
+}
+
+TEST_CASE("the tail wakes on commit") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  std::atomic<uint64_t> seen{0};
+  std::thread waiter([&] { seen = ledger->WaitForHead(0, std::chrono::seconds(30)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(AppendOne(*ledger, "a").code == AppendCode::kAppended);
+  waiter.join();
+  CHECK(seen == 1);
+  CHECK(ledger->WaitForHead(1, std::chrono::milliseconds(1)) == 1);  // times out, head unchanged
+}
+
+TEST_CASE("registry name, read-only and a second writer") {
+  TempDir dir;
+  LedgerOptions options;
+  options.path = dir.path();
+  options.registry_name = "frame-a";
+  auto ledger = Ledger::Open(options);
+  REQUIRE(ledger.ok());
+  CHECK((*ledger)->registry_name() == "frame-a");
+  REQUIRE((*ledger)->Append(Propose(MakeEvent("t.v1", "/src", "a"))).code == AppendCode::kAppended);
+  auto replicated = Propose(MakeEvent("t.v1", "/peer", "p"));
+  replicated.origin = "frame-b";
+  REQUIRE((*ledger)->Append(std::move(replicated)).code == AppendCode::kAppended);
+  CHECK((*ledger)->ReadAt(2)->origin() == "frame-b");
+
+  auto second = Ledger::Open(options);
+  CHECK(second.status().code() == StatusCode::kUnavailable);
+  LedgerOptions reader = options;
+  reader.read_only = true;
+  auto ro = Ledger::Open(reader);
+  REQUIRE_MESSAGE(ro.ok(), ro.status().ToString());
+  CHECK((*ro)->GetHead().position == 2);
+  CHECK((*ro)->Append(Propose(MakeEvent("t.v1", "/src", "b"))).code == AppendCode::kUnavailable);
+  ro->reset();
+  ledger->reset();
+
+  options.registry_name = "someone-else";
+  CHECK(Ledger::Open(options).status().code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("close answers everything queued and refuses what comes after") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 200; ++i) {
+    std::vector<ProposedEvent> one;
+    one.push_back(Propose(MakeEvent("t.v1", "/src", "q" + std::to_string(i))));
+    ledger->Submit(std::move(one), [&](std::vector<AppendOutcome> out) {
+      CHECK(out.size() == 1);
+      CHECK(out[0].code == AppendCode::kAppended);
+      ++answered;
+    });
+  }
+  ledger->Close();
+  CHECK(answered == 200);
+  CHECK(AppendOne(*ledger, "late").code == AppendCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace annals::eventstore

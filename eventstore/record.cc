@@ -1,0 +1,64 @@
+#include "annals/eventstore/record.h"
+
+#include "annals/base/assert.h"
+
+namespace annals::eventstore {
+
+namespace {
+constexpr char kHashTag = 0x7A;  // (15 << 3) | 2: field 15, wire type length-delimited
+constexpr char kHashLength = 0x20;
+static_assert((15 << 3 | 2) == 0x7A);
+static_assert(kSha256Size == 0x20);
+}  // namespace
+
+const std::string& GenesisHash() {
+  static const std::string kGenesis(kSha256Size, '\0');
+  return kGenesis;
+}
+
+std::string EncodeRecord(Record* record, Sha256Hasher* hasher) {
+  ANNALS_ASSERT(record->hash().empty());
+  ANNALS_ASSERT(record->prev_hash().size() == kSha256Size);
+  ANNALS_ASSERT(record->position() >= 1);
+  std::string stored;
+  ANNALS_ASSERT(record->SerializeToString(&stored));
+  const size_t body_size = stored.size();
+  std::string hash = hasher->Digest(record->prev_hash(), stored);
+  stored.push_back(kHashTag);
+  stored.push_back(kHashLength);
+  stored.append(hash);
+  ANNALS_ASSERT(stored.size() == body_size + kHashSuffixSize);
+  record->set_hash(std::move(hash));
+  return stored;
+}
+
+Status DecodeRecord(std::string_view stored, Record* record) {
+  if (stored.size() < kHashSuffixSize) {
+    return Status::Corruption("record shorter than its hash suffix");
+  }
+  const size_t body_size = stored.size() - kHashSuffixSize;
+  if (stored[body_size] != kHashTag || stored[body_size + 1] != kHashLength) {
+    return Status::Corruption("record does not end with its hash field");
+  }
+  if (!record->ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+    return Status::Corruption("record does not parse");
+  }
+  if (record->hash() != stored.substr(body_size + 2)) {
+    return Status::Corruption("record carries a second hash field");
+  }
+  if (record->prev_hash().size() != kSha256Size) {
+    return Status::Corruption("record prev_hash is not 32 bytes");
+  }
+  return Status::Ok();
+}
+
+Status CheckRecordHash(std::string_view stored, const Record& decoded, Sha256Hasher* hasher) {
+  ANNALS_ASSERT(stored.size() >= kHashSuffixSize);
+  const std::string_view body = stored.substr(0, stored.size() - kHashSuffixSize);
+  if (hasher->Digest(decoded.prev_hash(), body) != decoded.hash()) {
+    return Status::Corruption("record hash does not match its bytes");
+  }
+  return Status::Ok();
+}
+
+}  // namespace annals::eventstore

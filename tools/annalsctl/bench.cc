@@ -1,0 +1,360 @@
+// The ledger benchmark (bench.h). Each workload measures annals and its baseline on fresh
+// directories, with the same ~450-byte CloudEvent payloads.
+#include "bench.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "annals/base/coding.h"
+#include "annals/base/json_writer.h"
+#include "annals/eventstore/ledger.h"
+#include "commands.h"
+
+namespace annals::tools {
+
+namespace es = annals::eventstore;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Sizes {
+  uint64_t single_writer;
+  uint64_t concurrent;
+  uint64_t batch;
+  uint64_t read_all;
+  uint64_t dedup_small_fill;
+  uint64_t dedup_large_fill;
+  uint64_t dedup_probe;
+};
+
+constexpr Sizes kQuick{2'000, 64'000, 256'000, 200'000, 0, 0, 0};
+constexpr Sizes kFull{10'000, 320'000, 1'024'000, 1'000'000, 100'000, 10'000'000, 128'000};
+constexpr int kConcurrentThreads = 64;
+constexpr int kBatchEvents = 256;
+// Streams the payloads spread over: agents with a few revisions each.
+constexpr uint64_t kStreams = 1000;
+
+struct Figure {
+  std::string name;
+  double events_per_s = 0;
+  std::string baseline;
+  double baseline_events_per_s = 0;
+};
+
+es::CloudEvent PayloadEvent(uint64_t i) {
+  es::CloudEvent e;
+  e.set_spec_version("1.0");
+  e.set_id("evt-" + std::to_string(i));
+  e.set_source("spiffe://acme.com/registry");
+  e.set_type("io.ossa.agent.published");
+  (*e.mutable_attributes())["subject"].set_ce_string("acme-corp/agent-" +
+                                                     std::to_string(i % kStreams));
+  (*e.mutable_attributes())["datacontenttype"].set_ce_string("application/json");
+  e.set_text_data("{\"agent\":{\"name\":\"agent-" + std::to_string(i % kStreams) +
+                  "\",\"namespace\":\"acme-corp\",\"version\":\"2.4.1\",\"digest\":\"sha256:"
+                  "a1b2c3d4e5f6789a1b2c3d4e5f6789a1b2c3d4e5f6789\",\"capabilities\":["
+                  "\"financial-analysis\",\"risk-assessment\"],\"trustTier\":\"verified\"}}");
+  return e;
+}
+
+// The raw baseline stores the event's JSON form, as a plain RocksDB event log would.
+std::string PayloadJson(uint64_t i) { return es::CloudEventToJson(PayloadEvent(i)); }
+
+double Rate(uint64_t events, Clock::time_point start) {
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  return s > 0 ? static_cast<double>(events) / s : 0;
+}
+
+void Fail(const std::string& what) {
+  std::fprintf(stderr, "annalsctl bench: %s\n", what.c_str());
+  std::exit(kExitError);
+}
+
+// ---- annals side
+
+std::unique_ptr<es::Ledger> FreshLedger(const std::string& path) {
+  std::filesystem::remove_all(path);
+  es::LedgerOptions options;
+  options.path = path;
+  auto ledger = es::Ledger::Open(options);
+  if (!ledger.ok()) Fail(ledger.status().ToString());
+  return std::move(ledger).value();
+}
+
+void CheckAppended(const es::AppendOutcome& o) {
+  if (o.code != es::AppendCode::kAppended) {
+    Fail(std::string("append answered ") + std::string(es::AppendCodeName(o.code)) + ": " +
+         o.error.reason);
+  }
+}
+
+es::ProposedEvent Proposal(uint64_t i) {
+  es::ProposedEvent p;
+  p.event = PayloadEvent(i);
+  return p;
+}
+
+// `threads` threads append events [first, first + count) one at a time.
+double AnnalsConcurrent(es::Ledger& ledger, uint64_t first, uint64_t count, int threads) {
+  std::atomic<uint64_t> next{first};
+  const auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (uint64_t i = next++; i < first + count; i = next++) CheckAppended(ledger.Append(Proposal(i)));
+    });
+  }
+  for (auto& w : workers) w.join();
+  return Rate(count, start);
+}
+
+double AnnalsBatches(es::Ledger& ledger, uint64_t first, uint64_t count, size_t batch_events) {
+  const auto start = Clock::now();
+  for (uint64_t i = first; i < first + count;) {
+    std::vector<es::ProposedEvent> batch;
+    for (size_t k = 0; k < batch_events && i < first + count; ++k, ++i) batch.push_back(Proposal(i));
+    for (const auto& o : ledger.AppendBatch(std::move(batch))) CheckAppended(o);
+  }
+  return Rate(count, start);
+}
+
+// Fills a ledger fast: batches submitted asynchronously, many in flight.
+void AnnalsFill(es::Ledger& ledger, uint64_t first, uint64_t count) {
+  constexpr size_t kFillBatch = 2048;
+  std::atomic<uint64_t> pending{0};
+  for (uint64_t i = first; i < first + count;) {
+    std::vector<es::ProposedEvent> batch;
+    for (size_t k = 0; k < kFillBatch && i < first + count; ++k, ++i) batch.push_back(Proposal(i));
+    while (pending.load() > 16) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ++pending;
+    ledger.Submit(std::move(batch), [&](std::vector<es::AppendOutcome> out) {
+      for (const auto& o : out) CheckAppended(o);
+      --pending;
+    });
+  }
+  while (pending.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+double AnnalsReadAll(const es::Ledger& ledger) {
+  const auto start = Clock::now();
+  uint64_t count = 0;
+  es::ReadAllOptions options;
+  options.limit = 10000;
+  for (;;) {
+    auto page = ledger.ReadAll(options);
+    if (!page.ok()) Fail(page.status().ToString());
+    count += page->records.size();
+    if (page->end) break;
+    options.from_position = page->next;
+  }
+  if (count != ledger.GetHead().position) Fail("read-all read the wrong number of records");
+  return Rate(count, start);
+}
+
+// ---- raw RocksDB side: an append-only log keyed by big-endian position plus an idempotency
+// index, with a dedup lookup before each event (what rocks_raw.cc in the anchors measures).
+
+class RawLog {
+ public:
+  explicit RawLog(const std::string& path) {
+    std::filesystem::remove_all(path);
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    rocksdb::BlockBasedTableOptions table;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    rocksdb::ColumnFamilyOptions idem;
+    idem.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                        {"idem", idem}};
+    auto s = rocksdb::DB::Open(o, path, cfs, &handles_, &db_);
+    if (!s.ok()) Fail(s.ToString());
+  }
+  ~RawLog() {
+    for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+    delete db_;
+  }
+  // Appends events [first, first + count) in batches of `batch_events`, sync=true.
+  void AppendRange(uint64_t first, uint64_t count, size_t batch_events) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    for (uint64_t i = first; i < first + count;) {
+      rocksdb::WriteBatch batch;
+      for (size_t k = 0; k < batch_events && i < first + count; ++k, ++i) {
+        const std::string key = "idem-" + std::to_string(i);
+        std::string v;
+        if (db_->Get(rocksdb::ReadOptions(), handles_[1], key, &v).ok()) continue;
+        batch.Put(handles_[0], BigEndian64(i + 1), PayloadJson(i));
+        batch.Put(handles_[1], key, BigEndian64(i + 1));
+      }
+      auto s = db_->Write(wo, &batch);
+      if (!s.ok()) Fail(s.ToString());
+    }
+  }
+  double Scan() {
+    const auto start = Clock::now();
+    rocksdb::ReadOptions ro;
+    ro.readahead_size = 2 << 20;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[0]));
+    uint64_t count = 0;
+    size_t bytes = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++count;
+      bytes += it->value().size();
+    }
+    if (bytes == 0) Fail("empty raw scan");
+    return Rate(count, start);
+  }
+
+ private:
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+double RawConcurrent(RawLog& raw, uint64_t count, int threads) {
+  std::atomic<uint64_t> next{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (uint64_t i = next++; i < count; i = next++) raw.AppendRange(i, 1, 1);
+    });
+  }
+  for (auto& w : workers) w.join();
+  return Rate(count, start);
+}
+
+// ---- workloads
+
+Figure SingleWriter(const std::string& dir, const Sizes& n) {
+  Figure f{"single-writer", 0, "raw RocksDB, fsync per event", 0};
+  {
+    auto ledger = FreshLedger(dir + "/annals");
+    f.events_per_s = AnnalsConcurrent(*ledger, 0, n.single_writer, 1);
+  }
+  RawLog raw(dir + "/raw");
+  const auto start = Clock::now();
+  raw.AppendRange(0, n.single_writer, 1);
+  f.baseline_events_per_s = Rate(n.single_writer, start);
+  return f;
+}
+
+Figure Concurrent(const std::string& dir, const Sizes& n) {
+  Figure f{"concurrent-64", 0, "raw RocksDB, 64 threads sync writes", 0};
+  {
+    auto ledger = FreshLedger(dir + "/annals");
+    f.events_per_s = AnnalsConcurrent(*ledger, 0, n.concurrent, kConcurrentThreads);
+  }
+  RawLog raw(dir + "/raw");
+  f.baseline_events_per_s = RawConcurrent(raw, n.concurrent, kConcurrentThreads);
+  return f;
+}
+
+Figure Batch(const std::string& dir, const Sizes& n) {
+  Figure f{"batch-256", 0, "raw RocksDB, batches of 256 with dedup lookup", 0};
+  {
+    auto ledger = FreshLedger(dir + "/annals");
+    f.events_per_s = AnnalsBatches(*ledger, 0, n.batch, kBatchEvents);
+  }
+  RawLog raw(dir + "/raw");
+  const auto start = Clock::now();
+  raw.AppendRange(0, n.batch, kBatchEvents);
+  f.baseline_events_per_s = Rate(n.batch, start);
+  return f;
+}
+
+Figure ReadAll(const std::string& dir, const Sizes& n) {
+  Figure f{"read-all", 0, "raw RocksDB scan", 0};
+  {
+    auto ledger = FreshLedger(dir + "/annals");
+    AnnalsFill(*ledger, 0, n.read_all);
+    f.events_per_s = AnnalsReadAll(*ledger);
+  }
+  RawLog raw(dir + "/raw");
+  raw.AppendRange(0, n.read_all, 4096);
+  f.baseline_events_per_s = raw.Scan();
+  return f;
+}
+
+// The append rate (64 writers) with a large ledger against the rate with a small one.
+Figure DedupAtScale(const std::string& dir, const Sizes& n) {
+  Figure f{"dedup-at-scale", 0, "", 0};
+  f.baseline = "annals with " + std::to_string(n.dedup_small_fill) + " events";
+  auto measure = [&](uint64_t fill) {
+    auto ledger = FreshLedger(dir + "/annals");
+    AnnalsFill(*ledger, 0, fill);
+    return AnnalsConcurrent(*ledger, fill, n.dedup_probe, kConcurrentThreads);
+  };
+  f.baseline_events_per_s = measure(n.dedup_small_fill);
+  f.events_per_s = measure(n.dedup_large_fill);
+  return f;
+}
+
+void Print(const std::vector<Figure>& figures, bool json) {
+  if (json) {
+    JsonWriter w;
+    w.BeginObject().Key("workloads").BeginArray();
+    for (const auto& f : figures) {
+      w.BeginObject().Member("name", f.name).Key("events_per_s").Double(std::round(f.events_per_s));
+      w.Member("baseline", f.baseline).Key("baseline_events_per_s").Double(std::round(f.baseline_events_per_s));
+      w.Key("ratio").Double(std::round(100 * f.events_per_s / f.baseline_events_per_s) / 100).EndObject();
+    }
+    w.EndArray().EndObject();
+    std::printf("%s\n", w.str().c_str());
+    return;
+  }
+  std::printf("%-16s %14s %14s %7s  %s\n", "workload", "annals ev/s", "baseline ev/s", "ratio",
+              "baseline");
+  for (const auto& f : figures) {
+    std::printf("%-16s %14.0f %14.0f %7.2f  %s\n", f.name.c_str(), f.events_per_s,
+                f.baseline_events_per_s, f.events_per_s / f.baseline_events_per_s,
+                f.baseline.c_str());
+  }
+}
+
+bool Selected(const std::string& only, const std::string& name) {
+  if (only.empty()) return true;
+  return ("," + only + ",").find("," + name + ",") != std::string::npos;
+}
+
+}  // namespace
+
+int RunBench(const BenchArgs& args) {
+  std::string dir = args.dir;
+  const bool temporary = dir.empty();
+  if (temporary) {
+    std::string tmpl = "/tmp/annals-bench-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) Fail("cannot create a scratch directory");
+    dir = tmpl;
+  }
+  const Sizes& n = args.quick ? kQuick : kFull;
+  using Workload = Figure (*)(const std::string&, const Sizes&);
+  const std::vector<std::pair<std::string, Workload>> workloads = {
+      {"single-writer", SingleWriter}, {"concurrent-64", Concurrent}, {"batch-256", Batch},
+      {"read-all", ReadAll},           {"dedup-at-scale", DedupAtScale}};
+  std::vector<Figure> figures;
+  for (const auto& [name, run] : workloads) {
+    if (!Selected(args.only, name)) continue;
+    if (name == "dedup-at-scale" && args.quick) continue;  // full mode only
+    std::fprintf(stderr, "bench: %s ...\n", name.c_str());
+    figures.push_back(run(dir + "/" + name, n));
+    std::filesystem::remove_all(dir + "/" + name);
+  }
+  if (temporary) std::filesystem::remove_all(dir);
+  Print(figures, args.json);
+  return kExitOk;
+}
+
+}  // namespace annals::tools

@@ -1,0 +1,20 @@
+// `annalsctl bench`: the ledger's workloads, each run beside its raw RocksDB baseline in the same
+// process on the same machine, reported as events/s and the ratio annals / baseline.
+// Workloads and targets: docs/BENCHMARKS.md. Output: a table, or with --json
+//   {"workloads":[{"name","events_per_s","baseline","baseline_events_per_s","ratio"}]}
+#pragma once
+
+#include <string>
+
+namespace annals::tools {
+
+struct BenchArgs {
+  bool quick = false;  // a run within a minute
+  bool json = false;
+  std::string dir;     // scratch directory; "": a fresh one under /tmp, removed after
+  std::string only;    // comma-separated workload names; "": all
+};
+
+int RunBench(const BenchArgs& args);
+
+}  // namespace annals::tools
