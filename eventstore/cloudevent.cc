@@ -609,18 +609,24 @@ InvalidAttribute DocumentError(simdjson::error_code error) {
   return {"json", std::string(simdjson::error_message(error))};
 }
 
+// simdjson calls a misspelt true, false or null a type error; say what it is.
+constexpr std::string_view kBadLiteral = "a JSON literal must be true, false or null";
+
 // One JSON document being read: where syntax errors are located.
 struct JsonSource {
   const char* begin;
   ondemand::document* document;
 
-  InvalidAttribute SyntaxError(simdjson::error_code error) const {
+  InvalidAttribute SyntaxError(std::string_view what) const {
     const char* location = nullptr;
-    std::string reason(simdjson::error_message(error));
+    std::string reason(what);
     if (document->current_location().get(location) == simdjson::SUCCESS) {
       reason += fmt::format(" (near byte {})", location - begin);
     }
     return {"json", std::move(reason)};
+  }
+  InvalidAttribute SyntaxError(simdjson::error_code error) const {
+    return SyntaxError(simdjson::error_message(error));
   }
 };
 
@@ -687,7 +693,7 @@ Refusal ReadExtension(const JsonSource& src, std::string_view name, ondemand::js
     }
     case ondemand::json_type::boolean: {
       bool flag = false;
-      if (auto error = value.get_bool().get(flag)) return src.SyntaxError(error);
+      if (value.get_bool().get(flag) != simdjson::SUCCESS) return src.SyntaxError(kBadLiteral);
       NewAttribute(name, members)->set_ce_boolean(flag);
       return std::nullopt;
     }
@@ -818,7 +824,9 @@ Refusal ReadField(const JsonSource& src, ondemand::field& field, EventMembers* m
   if (auto error = value.type().get(type)) return src.SyntaxError(error);
   if (type != ondemand::json_type::null) return ReadMember(src, name, type, value, members);
   bool is_null = false;
-  if (auto error = value.is_null().get(is_null)) return src.SyntaxError(error);
+  if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+    return src.SyntaxError(kBadLiteral);
+  }
   return std::nullopt;
 }
 

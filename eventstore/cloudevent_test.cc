@@ -279,8 +279,8 @@ std::vector<MalformedCase> MalformedCases() {
        R"({"specversion":"1.0","id":")" + std::string(kIdBytesMax + 1, 'i') +
            R"(","source":"/s","type":"t"})",
        "id"},
-      {"control character in id", R"({"specversion":"1.0","id":"a\u0001","source":"/s","type":"t"})",
-       "id"},
+      {"control character in id",
+       R"({"specversion":"1.0","id":"a\u0001","source":"/s","type":"t"})", "id"},
       {"noncharacter in type", R"({"specversion":"1.0","id":"1","source":"/s","type":"\uFFFE"})",
        "type"},
       {"space in source", R"({"specversion":"1.0","id":"1","source":"/a b","type":"t"})", "source"},
@@ -326,6 +326,11 @@ std::vector<MalformedCase> MalformedCases() {
       {"base64 with a newline", EventJson(R"("data_base64":"QUJD\nRA==")"), "data_base64"},
       {"invalid JSON data", EventJson(R"("data":{"a":[1 2]})"), "data"},
       {"invalid JSON literal in data", EventJson(R"("data":tru)"), "data"},
+      {"invalid literal in an extension", EventJson(R"("ext":tru)"), "json"},
+      {"invalid null", EventJson(R"("ext":nul)"), "json"},
+      {"invalid escape", EventJson(R"("ext":"\q")"), "json"},
+      {"lone surrogate in text data",
+       EventJson(R"("datacontenttype":"text/plain","data":"\ud800")"), "json"},
       {"data under an attribute name", EventJson(R"("id":"again")"), "id"},
       {"duplicate member spelled with an escape", EventJson(R"("\u0069d":"again")"), "id"},
       {"duplicate extension", EventJson(R"("ext":"a","ext":"b")"), "ext"},
@@ -412,7 +417,8 @@ TEST_CASE("ValidateCloudEvent on events built in code") {
   }
   SUBCASE("extension value sizes are limited") {
     CloudEvent event = ValidEvent();
-    (*event.mutable_attributes())["ext"].set_ce_bytes(std::string(kAttributeValueBytesMax + 1, 'b'));
+    const std::string too_long(kAttributeValueBytesMax + 1, 'b');
+    (*event.mutable_attributes())["ext"].set_ce_bytes(too_long);
     CHECK(RefusedAttribute(event) == "ext");
   }
   SUBCASE("unknown protobuf fields are refused") {

@@ -3,10 +3,14 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
+
+#include <pthread.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -230,23 +234,38 @@ Status Ledger::Impl::OpenDb() {
   db_options.bytes_per_sync = 1 << 20;
   if (options_.env != nullptr) db_options.env = options_.env;
 
+  // One writer thread inserts: the hash-based memtable of the dedup index needs this off.
+  db_options.allow_concurrent_memtable_write = false;
+
   auto cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
-  auto family = [&](bool bloom) {
-    rocksdb::ColumnFamilyOptions cf;
-    cf.write_buffer_size = 64 << 20;
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = cache;
-    // Dedup and stream lookups are point reads; a miss should not touch a data block.
-    if (bloom) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    return cf;
+  auto table = [&](bool bloom) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    // Point lookups (dedup, stream heads) that miss should not touch a data block.
+    if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(t));
   };
+  rocksdb::ColumnFamilyOptions plain;
+  plain.write_buffer_size = 64 << 20;
+  plain.table_factory = table(false);
+  // The dedup index is only ever read by whole key: a hash-bucketed memtable makes each insert
+  // and lookup O(1) instead of a skiplist search over random SHA-256 keys.
+  rocksdb::ColumnFamilyOptions idem = plain;
+  idem.table_factory = table(true);
+  idem.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kFixed64Size));
+  idem.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 20));
+  // Stream and type index keys are NameHash || be64(n): within one name they arrive in order,
+  // so an insert hint per name turns each insert into an append after the previous one.
+  rocksdb::ColumnFamilyOptions index = plain;
+  index.table_factory = table(true);
+  index.memtable_insert_with_hint_prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(internal::kNameHashSize));
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, family(false)},
-      {internal::kRecordsFamily, family(false)},
-      {internal::kIdemFamily, family(true)},
-      {internal::kStreamsFamily, family(false)},
-      {internal::kTypesFamily, family(false)},
+      {rocksdb::kDefaultColumnFamilyName, plain},
+      {internal::kRecordsFamily, plain},
+      {internal::kIdemFamily, idem},
+      {internal::kStreamsFamily, index},
+      {internal::kTypesFamily, index},
   };
   rocksdb::Status s;
   if (options_.read_only) {
@@ -345,9 +364,15 @@ Status Ledger::Impl::Open() {
   written_position_ = tip_.next_position - 1;
   PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
   if (!options_.read_only) {
-    writer_ = std::thread([this] { WriterLoop(); });
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "annals-writer");
+      WriterLoop();
+    });
     if (options_.sync_mode == LedgerOptions::SyncMode::kPipelined) {
-      syncer_ = std::thread([this] { SyncLoop(); });
+      syncer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "annals-sync");
+        SyncLoop();
+      });
     }
   }
   return Status::Ok();
@@ -545,7 +570,7 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   for (auto& [key, stored] : staging.records) batch->Put(records_cf_, key, stored);
   for (auto& type_key : staging.type_keys) batch->Put(types_cf_, type_key, "");
   for (auto& [key, staged] : staging.keys) {
-    batch->Put(idem_cf_, key, IdemValue(staged.position, staged.digest));
+    batch->Put(idem_cf_, internal::IdemKey(key), IdemValue(staged.position, staged.digest));
     if (staged.appended && !staged.stream.empty()) {
       batch->Put(streams_cf_, StreamKey(staged.stream, staged.revision), RecordKey(staged.position));
     }
@@ -706,7 +731,7 @@ Result<std::optional<StagedKey>> Ledger::Impl::LookupKey(
     return std::optional<StagedKey>(it->second);
   }
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), idem_cf_, key, &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), idem_cf_, internal::IdemKey(key), &value);
   if (s.IsNotFound()) return std::optional<StagedKey>();
   ANNALS_RETURN_IF_ERROR(FromRocks(s, "looking up an idempotency key"));
   if (value.size() != internal::kIdemValueSize) {
@@ -720,6 +745,10 @@ Result<std::optional<StagedKey>> Ledger::Impl::LookupKey(
       db_->Get(rocksdb::ReadOptions(), records_cf_, RecordKey(found.position), &stored),
       "reading the original of a duplicate"));
   ANNALS_ASSIGN_OR_RETURN(Record original, DecodeAt(found.position, stored));
+  if (original.idempotency_key() != key) {
+    return Status::Corruption("the idempotency index entry of '" + key + "' points at position " +
+                              std::to_string(found.position) + ", which has another key");
+  }
   found.stream = original.stream();
   found.revision = original.revision();
   found.hash = original.hash();
@@ -733,13 +762,13 @@ Result<uint64_t> Ledger::Impl::StreamNextRevision(
     const std::string& stream, const std::unordered_map<std::string, uint64_t>& local) {
   if (auto it = local.find(stream); it != local.end()) return it->second;
   if (auto it = stream_cache_.find(stream); it != stream_cache_.end()) return it->second;
-  const std::string prefix = internal::NamePrefix(stream);
+  const std::string prefix = internal::NameHash(stream);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
-  it->SeekForPrev(StreamKey(stream, UINT64_MAX));
+  it->SeekForPrev(internal::IndexKey(prefix, UINT64_MAX));
   ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "reading a stream head"));
   uint64_t next = 0;
   if (it->Valid() && it->key().starts_with(prefix)) {
-    if (it->key().size() != prefix.size() + kFixed64Size) {
+    if (it->key().size() != internal::kIndexKeySize) {
       return Status::Corruption("stream index key of the wrong size");
     }
     next = DecodeBigEndian64(it->key().ToStringView().substr(prefix.size())) + 1;
@@ -906,19 +935,20 @@ Result<ReadPage> Ledger::Impl::ReadStream(std::string_view stream, uint64_t from
                      true);
 }
 
-// Reads through an index of name || 0x00 || be64(n) keys (streams: n = revision, value = the
+// Reads through an index of NameHash(name) || be64(n) keys (streams: n = revision, value = the
 // position; types: n = position). `from` is a revision when `by_revision`, else a position.
+// Each record read is checked to carry `name`.
 Result<ReadPage> Ledger::Impl::ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std::string_view name,
                                            uint64_t from, size_t limit,
                                            std::string_view type_filter, bool by_revision) const {
   const uint64_t durable = durable_position_.load(std::memory_order_acquire);
   const bool is_stream_index = cf == streams_cf_;
-  const std::string prefix = internal::NamePrefix(name);
+  const std::string prefix = internal::NameHash(name);
   ReadPage page;
   page.next = from;
   page.end = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
-  for (it->Seek(StreamKey(name, by_revision ? from : (is_stream_index ? 0 : from)));
+  for (it->Seek(internal::IndexKey(prefix, by_revision || !is_stream_index ? from : 0));
        it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const uint64_t n = DecodeBigEndian64(it->key().ToStringView().substr(prefix.size()));
     const uint64_t position = is_stream_index ? DecodeBigEndian64(it->value().ToStringView()) : n;
@@ -929,6 +959,10 @@ Result<ReadPage> Ledger::Impl::ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std:
       break;
     }
     ANNALS_ASSIGN_OR_RETURN(Record record, ReadAt(position));
+    if ((is_stream_index ? record.stream() : record.event().type()) != name) {
+      return Status::Corruption("index entry for '" + std::string(name) + "' points at position " +
+                                std::to_string(position) + ", which is not one of its events");
+    }
     page.next = (by_revision ? n : position) + 1;
     if (!type_filter.empty() && record.event().type() != type_filter) continue;
     page.records.push_back(std::move(record));
@@ -996,7 +1030,9 @@ Result<VerifyReport> Ledger::Impl::Verify(
 // The idempotency and stream index entries of `record` point back at it.
 std::string Ledger::Impl::CheckIndexes(const Record& record) const {
   std::string value;
-  if (!db_->Get(rocksdb::ReadOptions(), idem_cf_, record.idempotency_key(), &value).ok() ||
+  if (!db_->Get(rocksdb::ReadOptions(), idem_cf_, internal::IdemKey(record.idempotency_key()),
+                &value)
+           .ok() ||
       value != IdemValue(record.position(), record.content_digest())) {
     return "the idempotency index does not point at this record";
   }

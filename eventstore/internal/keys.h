@@ -1,10 +1,16 @@
 // Key layouts of the ledger's column families (docs/ledger_format.md is the reference).
 //
-//   records  be64(position)                      -> stored Record bytes (record.h)
-//   idem     idempotency key bytes               -> be64(position) || content_digest (32)
-//   streams  stream || 0x00 || be64(revision)    -> be64(position)
-//   types    type || 0x00 || be64(position)      -> "" (empty)
-//   default  meta keys (kMeta*)                  -> their values
+//   records  be64(position)                             -> stored Record bytes (record.h)
+//   idem     SHA-256(idempotency key)                   -> be64(position) || content_digest
+//   streams  NameHash(stream) || be64(revision)         -> be64(position)
+//   types    NameHash(type) || be64(position)           -> "" (empty)
+//   default  meta keys (kMeta*)                         -> their values
+//
+// Index keys hash the names: fixed-width keys whose comparisons end in the first bytes (long
+// shared prefixes such as "spiffe://registry.example/..." made RocksDB's memtable spend its time
+// in memcmp), and no byte of a name is special. A hash names its entry; the record it points to
+// holds the name itself, and every read through an index checks that name (a collision is
+// reported as Corruption, never returned as data).
 #pragma once
 
 #include <cstdint>
@@ -27,8 +33,13 @@ inline constexpr char kMetaCreatedAt[] = "created_at_ns";
 inline constexpr char kFormatVersion[] = "1";
 
 inline constexpr size_t kIdemValueSize = kFixed64Size + kSha256Size;
+// Bytes of SHA-256 that name a stream or a type in an index key: 128 bits.
+inline constexpr size_t kNameHashSize = 16;
+inline constexpr size_t kIndexKeySize = kNameHashSize + kFixed64Size;
 
 inline std::string RecordKey(uint64_t position) { return BigEndian64(position); }
+
+inline std::string IdemKey(std::string_view idempotency_key) { return Sha256(idempotency_key); }
 
 inline std::string IdemValue(uint64_t position, std::string_view digest) {
   std::string v = BigEndian64(position);
@@ -36,25 +47,26 @@ inline std::string IdemValue(uint64_t position, std::string_view digest) {
   return v;
 }
 
-// stream || 0x00 || be64(revision). Stream names never contain 0x00 (checked at append).
-inline std::string StreamKey(std::string_view stream, uint64_t revision) {
+// The prefix shared by every index key of one stream or type.
+inline std::string NameHash(std::string_view name) {
+  return Sha256(name).substr(0, kNameHashSize);
+}
+
+// NameHash(name) || be64(n): n is a revision (streams) or a position (types).
+inline std::string IndexKey(std::string_view name_hash, uint64_t n) {
   std::string k;
-  k.reserve(stream.size() + 1 + kFixed64Size);
-  k.append(stream);
-  k.push_back('\0');
-  PutBigEndian64(&k, revision);
+  k.reserve(kIndexKeySize);
+  k.append(name_hash);
+  PutBigEndian64(&k, n);
   return k;
+}
+
+inline std::string StreamKey(std::string_view stream, uint64_t revision) {
+  return IndexKey(NameHash(stream), revision);
 }
 
 inline std::string TypeKey(std::string_view type, uint64_t position) {
-  return StreamKey(type, position);  // same shape: name || 0x00 || be64
-}
-
-// The prefix shared by every key of one name in streams or types.
-inline std::string NamePrefix(std::string_view name) {
-  std::string k(name);
-  k.push_back('\0');
-  return k;
+  return IndexKey(NameHash(type), position);
 }
 
 }  // namespace annals::eventstore::internal

@@ -13,6 +13,7 @@ struct BenchArgs {
   bool json = false;
   std::string dir;     // scratch directory; "": a fresh one under /tmp, removed after
   std::string only;    // comma-separated workload names; "": all
+  std::string sync_mode = "pipelined";  // the ledger's LedgerOptions::SyncMode: pipelined, inline
 };
 
 int RunBench(const BenchArgs& args);
