@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -42,6 +43,10 @@ Result<std::unique_ptr<es::Ledger>> OpenLedger(const GlobalOptions& global, bool
   options.path = LedgerPath(global);
   options.registry_name = global.registry_name;
   options.read_only = read_only;
+  if (read_only && !std::filesystem::exists(options.path + "/CURRENT")) {
+    return Status::NotFound("no ledger at " + options.path +
+                            " (append or import creates one; --data names the data directory)");
+  }
   auto ledger = es::Ledger::Open(options);
   if (!ledger.ok() && read_only && ledger.status().code() != StatusCode::kUnavailable) {
     return Status(ledger.status().code(),
