@@ -6,12 +6,18 @@ function(annals_warnings target)
     -Wno-missing-field-initializers)
 endfunction()
 
+option(ANNALS_FUZZ "build the libFuzzer targets (clang only)" OFF)
+
 if(ANNALS_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 elseif(ANNALS_SANITIZE STREQUAL "thread")
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
   add_link_options(-fsanitize=thread)
+elseif(ANNALS_FUZZ)
+  # tools/fuzz.sh: clang's libFuzzer with ASan + UBSan over the whole build.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
 elseif(NOT ANNALS_SANITIZE STREQUAL "")
   message(FATAL_ERROR "ANNALS_SANITIZE must be empty, address or thread")
 endif()
@@ -33,4 +39,16 @@ function(annals_test name)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
     ENVIRONMENT "ANNALS_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+endfunction()
+
+# annals_fuzzer(NAME SOURCES... LIBS libs...): a libFuzzer target, built only with ANNALS_FUZZ.
+# Every fuzzer of the project is registered through this function (run them with tools/fuzz.sh).
+function(annals_fuzzer name)
+  cmake_parse_arguments(F "" "" "SOURCES;LIBS" ${ARGN})
+  if(NOT ANNALS_FUZZ)
+    return()
+  endif()
+  add_executable(${name} ${F_SOURCES})
+  target_link_libraries(${name} PRIVATE ${F_LIBS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
 endfunction()

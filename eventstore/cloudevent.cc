@@ -7,14 +7,19 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "annals/base/assert.h"
 #include "annals/base/sha256.h"
+#include "annals/base/time_format.h"
 #include "annals/eventstore/limits.h"
 
 namespace annals::eventstore {
@@ -283,31 +288,11 @@ std::optional<std::string> ParseTimestamp(std::string_view text, Timestamp* out)
   return std::nullopt;
 }
 
-// RFC 3339 in UTC with "Z"; the fraction only when nanos != 0, as 3, 6 or 9 digits (the
-// google.protobuf.Timestamp JSON convention), so one Timestamp has one text.
+// Written the one way annals writes times (annals/base/time_format.h): UTC with "Z", the
+// fraction trimmed of trailing zeros and only when nanos != 0, so one Timestamp has one text.
 std::string FormatTimestamp(const Timestamp& t) {
-  namespace chrono = std::chrono;
   ANNALS_ASSERT(IsValidTimestamp(t));
-  const chrono::sys_seconds time{chrono::seconds{t.seconds()}};
-  const chrono::sys_days day = chrono::floor<chrono::days>(time);
-  const chrono::year_month_day date{day};
-  const chrono::hh_mm_ss clock{time - day};
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                                static_cast<int>(date.year()),
-                                static_cast<unsigned>(date.month()),
-                                static_cast<unsigned>(date.day()),
-                                clock.hours().count(), clock.minutes().count(),
-                                clock.seconds().count());
-  const int32_t nanos = t.nanos();
-  if (nanos % 1000000 == 0 && nanos != 0) {
-    fmt::format_to(std::back_inserter(out), ".{:03}", nanos / 1000000);
-  } else if (nanos % 1000 == 0 && nanos != 0) {
-    fmt::format_to(std::back_inserter(out), ".{:06}", nanos / 1000);
-  } else if (nanos != 0) {
-    fmt::format_to(std::back_inserter(out), ".{:09}", nanos);
-  }
-  out.push_back('Z');
-  return out;
+  return FormatRfc3339(t.seconds(), t.nanos());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -443,7 +443,7 @@ TEST_CASE("every attribute kind is written in the JSON event format") {
         R"({"specversion":"1.0","id":"e-1","source":"https://example.com/source",)"
         R"("type":"com.example.test","bin":"AQID","num":-5,"ref":"../x?y=%20",)"
         R"("uri":"urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",)"
-        R"("when":"1970-01-01T00:00:00.000120Z","yes":false})");
+        R"("when":"1970-01-01T00:00:00.00012Z","yes":false})");
 }
 
 TEST_CASE("WriteCloudEventMembers writes into an open object") {
@@ -484,13 +484,13 @@ TEST_CASE("RFC 3339 times: offsets, fractions and range") {
   CHECK(ParsedTime("0001-01-01T00:00:00Z").seconds() == -62135596800);
   CHECK(ParsedTime("9999-12-31T23:59:59.999999999Z").seconds() == 253402300799);
 
-  // Written back in UTC, the fraction as 3, 6 or 9 digits and only when there is one.
+  // Written back in UTC, the fraction only when there is one, without trailing zeros.
   CHECK(WrittenTime("2018-04-05T05:56:24+02:00") == "2018-04-05T03:56:24Z");
-  CHECK(WrittenTime("2018-04-05T03:56:24.5Z") == "2018-04-05T03:56:24.500Z");
+  CHECK(WrittenTime("2018-04-05T03:56:24.5Z") == "2018-04-05T03:56:24.5Z");
   CHECK(WrittenTime("2018-04-05T03:56:24.0Z") == "2018-04-05T03:56:24Z");
-  CHECK(WrittenTime("2018-04-05T03:56:24.1234Z") == "2018-04-05T03:56:24.123400Z");
-  CHECK(WrittenTime("2018-04-05T03:56:24.1234567Z") == "2018-04-05T03:56:24.123456700Z");
-  CHECK(WrittenTime("1969-12-31T23:59:59.9Z") == "1969-12-31T23:59:59.900Z");
+  CHECK(WrittenTime("2018-04-05T03:56:24.1234Z") == "2018-04-05T03:56:24.1234Z");
+  CHECK(WrittenTime("2018-04-05T03:56:24.1234567Z") == "2018-04-05T03:56:24.1234567Z");
+  CHECK(WrittenTime("1969-12-31T23:59:59.9Z") == "1969-12-31T23:59:59.9Z");
   CHECK(WrittenTime("0001-01-01T00:00:00Z") == "0001-01-01T00:00:00Z");
   CHECK(WrittenTime("9999-12-31T23:59:59.999999999Z") == "9999-12-31T23:59:59.999999999Z");
 }

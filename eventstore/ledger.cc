@@ -68,9 +68,21 @@ AppendOutcome Refusal(AppendCode code, std::string attribute, std::string reason
   return o;
 }
 
+// The stateless half of an append, done on the caller's thread before the event is queued, so
+// that the single writer thread does only what needs the ledger's state.
+struct PreparedEvent {
+  std::string event_bytes;  // CanonicalBytes(event)
+  std::string digest;       // SHA-256(event_bytes)
+  std::string type;
+  std::string stream;  // derived: the given stream, else the subject, else ""
+  std::string key;     // derived: the given key, else "<source> <id>"
+  std::string origin;  // "" : the ledger's registry
+  ExpectedRevision expected;
+};
+
 // One Submit call travelling through the writer and the sync thread.
 struct Request {
-  std::vector<ProposedEvent> events;
+  std::vector<PreparedEvent> events;
   Ledger::Completion done;
   std::vector<AppendOutcome> outcomes;
   // The written position this request's answer depends on: it may be completed only once the
@@ -114,6 +126,83 @@ struct Staging {
   size_t bytes = 0;
 };
 
+// `outcomes` ends with the refusal of one event of a batch of `size`: every other event is
+// answered kBatchAborted (the batch is written whole or not at all).
+void AbortBatch(std::vector<AppendOutcome>* outcomes, size_t size) {
+  const size_t failed = outcomes->size() - 1;
+  outcomes->resize(size);
+  for (size_t i = 0; i < size; ++i) {
+    if (i == failed) continue;
+    (*outcomes)[i] = Refusal(AppendCode::kBatchAborted, "batch",
+                             "not written: event " + std::to_string(failed) +
+                                 " of the batch was refused");
+  }
+}
+
+// Validates one event and derives its stream and key; returns the refusal, or nullopt.
+std::optional<AppendOutcome> Prepare(ProposedEvent& proposed, PreparedEvent* out) {
+  const CloudEvent& event = proposed.event;
+  if (auto invalid = ValidateCloudEvent(event)) {
+    return Refusal(AppendCode::kInvalidEvent, invalid->attribute, invalid->reason);
+  }
+  if (event.ByteSizeLong() > kEventBytesMax - kRecordOverheadBytesMax) {
+    return Refusal(AppendCode::kTooLarge, "event",
+                   "the event is over " +
+                       std::to_string(kEventBytesMax - kRecordOverheadBytesMax) + " bytes");
+  }
+  out->stream = std::move(proposed.stream);
+  if (out->stream.empty()) {
+    auto it = event.attributes().find("subject");
+    if (it != event.attributes().end()) out->stream = it->second.ce_string();
+  }
+  if (!out->stream.empty() &&
+      (!IsValidName(out->stream, kStreamBytesMax) || out->stream[0] == '$')) {
+    return Refusal(AppendCode::kInvalidEvent, "stream",
+                   "a stream name is 1 to " + std::to_string(kStreamBytesMax) +
+                       " bytes of UTF-8 without control characters, not starting with '$'");
+  }
+  out->key = std::move(proposed.idempotency_key);
+  if (out->key.empty()) out->key = event.source() + " " + event.id();
+  if (!IsValidName(out->key, kIdempotencyKeyBytesMax)) {
+    return Refusal(AppendCode::kInvalidEvent, "idempotency_key",
+                   "an idempotency key is 1 to " + std::to_string(kIdempotencyKeyBytesMax) +
+                       " bytes of UTF-8 without control characters");
+  }
+  out->origin = std::move(proposed.origin);
+  if (!out->origin.empty() && !IsValidName(out->origin, kOriginBytesMax)) {
+    return Refusal(AppendCode::kInvalidEvent, "origin",
+                   "an origin is a registry name of 1 to " + std::to_string(kOriginBytesMax) +
+                       " bytes without control characters");
+  }
+  out->event_bytes = CanonicalBytes(event);
+  out->digest = Sha256(out->event_bytes);
+  out->type = event.type();
+  out->expected = proposed.expected;
+  return std::nullopt;
+}
+
+// Prepares every event of a batch; on a refusal, fills `outcomes` (AbortBatch) and returns false.
+bool PrepareBatch(std::vector<ProposedEvent>& events, std::vector<PreparedEvent>* prepared,
+                  std::vector<AppendOutcome>* outcomes) {
+  prepared->resize(events.size());
+  size_t bytes = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    std::optional<AppendOutcome> refusal = Prepare(events[i], &(*prepared)[i]);
+    bytes += (*prepared)[i].event_bytes.size();
+    if (!refusal && bytes > kBatchBytesMax) {
+      refusal = Refusal(AppendCode::kTooLarge, "batch",
+                        "the batch is over " + std::to_string(kBatchBytesMax) + " bytes");
+    }
+    if (refusal) {
+      outcomes->assign(i, AppendOutcome{});
+      outcomes->push_back(std::move(*refusal));
+      AbortBatch(outcomes, events.size());
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 class Ledger::Impl {
@@ -146,8 +235,7 @@ class Ledger::Impl {
   bool TakeGroup(std::vector<Request*>* group);
   void ProcessGroup(std::vector<Request*>& group);
   void StageRequest(Request* request, rocksdb::WriteBatch* batch);
-  void AbortRequest(Request* request);
-  AppendOutcome StageEvent(ProposedEvent& event, Staging* staging);
+  AppendOutcome StageEvent(PreparedEvent& event, Staging* staging);
   AppendOutcome AnswerKnownKey(const std::string& key, const std::string& digest,
                                const StagedKey& original);
   std::optional<AppendOutcome> CheckExpected(const ExpectedRevision& expected,
@@ -426,7 +514,13 @@ void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done) {
   if (options_.read_only) {
     return refuse_all(AppendCode::kUnavailable, "ledger", "the ledger is open read-only");
   }
-  auto* request = new Request{std::move(events), std::move(done), {}, 0};
+  auto* request = new Request{{}, std::move(done), {}, 0};
+  if (!PrepareBatch(events, &request->events, &request->outcomes)) {
+    Completion d = std::move(request->done);
+    std::vector<AppendOutcome> outcomes = std::move(request->outcomes);
+    delete request;
+    return d(std::move(outcomes));
+  }
   std::unique_lock lock(queue_mu_);
   const bool room = room_cv_.wait_for(lock, std::chrono::milliseconds(kEnqueueWaitMsMax), [&] {
     return closing_ || queue_.size() < kQueueRequestsMax;
@@ -553,19 +647,14 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   outcomes.clear();
   outcomes.reserve(request->events.size());
   bool refused = false;
-  for (ProposedEvent& event : request->events) {
+  for (PreparedEvent& event : request->events) {
     outcomes.push_back(StageEvent(event, &staging));
     if (!IsRecorded(outcomes.back().code)) {
       refused = true;
       break;
     }
   }
-  if (!refused && staging.bytes > kBatchBytesMax) {
-    refused = true;
-    outcomes.back() = Refusal(AppendCode::kTooLarge, "batch",
-                              "the batch is over " + std::to_string(kBatchBytesMax) + " bytes");
-  }
-  if (refused) return AbortRequest(request);
+  if (refused) return AbortBatch(&outcomes, request->events.size());
 
   for (auto& [key, stored] : staging.records) batch->Put(records_cf_, key, stored);
   for (auto& type_key : staging.type_keys) batch->Put(types_cf_, type_key, "");
@@ -583,59 +672,10 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   tip_ = std::move(staging.tip);
 }
 
-// The last outcome of `request` is its refusal: every other event is answered kBatchAborted,
-// but for duplicates of events recorded before the batch, whose answer stays the truth.
-void Ledger::Impl::AbortRequest(Request* request) {
-  std::vector<AppendOutcome>& outcomes = request->outcomes;
-  const size_t failed = outcomes.size() - 1;
-  outcomes.resize(request->events.size());
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    if (i == failed) continue;
-    if (i < failed && outcomes[i].code == AppendCode::kDuplicate &&
-        outcomes[i].position < tip_.next_position) {
-      continue;
-    }
-    outcomes[i] = Refusal(AppendCode::kBatchAborted, "batch",
-                          "not written: event " + std::to_string(failed) +
-                              " of the batch was refused");
-  }
-}
-
-AppendOutcome Ledger::Impl::StageEvent(ProposedEvent& proposed, Staging* staging) {
-  CloudEvent& event = proposed.event;
-  if (auto invalid = ValidateCloudEvent(event)) {
-    return Refusal(AppendCode::kInvalidEvent, invalid->attribute, invalid->reason);
-  }
-  if (event.ByteSizeLong() > kEventBytesMax - kRecordOverheadBytesMax) {
-    return Refusal(AppendCode::kTooLarge, "event",
-                   "the event is over " +
-                       std::to_string(kEventBytesMax - kRecordOverheadBytesMax) + " bytes");
-  }
-  std::string stream = proposed.stream;
-  if (stream.empty()) {
-    auto it = event.attributes().find("subject");
-    if (it != event.attributes().end()) stream = it->second.ce_string();
-  }
-  if (!stream.empty() && (!IsValidName(stream, kStreamBytesMax) || stream[0] == '$')) {
-    return Refusal(AppendCode::kInvalidEvent, "stream",
-                   "a stream name is 1 to " + std::to_string(kStreamBytesMax) +
-                       " bytes of UTF-8 without control characters, not starting with '$'");
-  }
-  std::string key = proposed.idempotency_key;
-  if (key.empty()) key = event.source() + " " + event.id();
-  if (!IsValidName(key, kIdempotencyKeyBytesMax)) {
-    return Refusal(AppendCode::kInvalidEvent, "idempotency_key",
-                   "an idempotency key is 1 to " + std::to_string(kIdempotencyKeyBytesMax) +
-                       " bytes of UTF-8 without control characters");
-  }
-  const std::string& origin = proposed.origin.empty() ? registry_name_ : proposed.origin;
-  if (!IsValidName(origin, kOriginBytesMax)) {
-    return Refusal(AppendCode::kInvalidEvent, "origin",
-                   "an origin is a registry name of 1 to " + std::to_string(kOriginBytesMax) +
-                       " bytes without control characters");
-  }
-  std::string digest = ContentDigest(event);
-
+AppendOutcome Ledger::Impl::StageEvent(PreparedEvent& event, Staging* staging) {
+  const std::string& key = event.key;
+  const std::string& stream = event.stream;
+  const std::string& digest = event.digest;
   // Dedup first: the retry of an append whose revision check passed must answer Duplicate.
   auto known = LookupKey(key, staging->keys);
   if (!known.ok()) return Refusal(AppendCode::kUnavailable, "ledger", known.status().ToString());
@@ -647,7 +687,7 @@ AppendOutcome Ledger::Impl::StageEvent(ProposedEvent& proposed, Staging* staging
     if (!next.ok()) return Refusal(AppendCode::kUnavailable, "ledger", next.status().ToString());
     next_revision = *next;
   }
-  if (auto wrong = CheckExpected(proposed.expected, stream, next_revision)) return *wrong;
+  if (auto wrong = CheckExpected(event.expected, stream, next_revision)) return *wrong;
 
   Record record;
   record.set_position(staging->tip.next_position);
@@ -657,11 +697,10 @@ AppendOutcome Ledger::Impl::StageEvent(ProposedEvent& proposed, Staging* staging
   record.set_content_digest(digest);
   const int64_t now = options_.clock_ns ? options_.clock_ns() : SystemClockNs();
   record.set_recorded_at_ns(std::max(now, staging->tip.last_recorded_at_ns));
-  record.set_origin(origin);
+  record.set_origin(event.origin.empty() ? registry_name_ : event.origin);
   record.set_prev_hash(staging->tip.head_hash);
-  staging->type_keys.push_back(TypeKey(event.type(), record.position()));
-  *record.mutable_event() = std::move(event);
-  std::string stored = EncodeRecord(&record, &hasher_);
+  staging->type_keys.push_back(TypeKey(event.type, record.position()));
+  std::string stored = EncodeRecord(&record, event.event_bytes, &hasher_);
   ANNALS_ASSERT(stored.size() <= kEventBytesMax);
   staging->bytes += stored.size();
 
@@ -671,7 +710,7 @@ AppendOutcome Ledger::Impl::StageEvent(ProposedEvent& proposed, Staging* staging
   o.revision = next_revision;
   o.stream = stream;
   o.hash = record.hash();
-  staging->keys[key] = StagedKey{o.position, std::move(digest), stream, next_revision, o.hash, true};
+  staging->keys[key] = StagedKey{o.position, digest, stream, next_revision, o.hash, true};
   if (!stream.empty()) staging->stream_next[stream] = next_revision + 1;
   staging->tip.next_position += 1;
   staging->tip.head_hash = record.hash();
@@ -889,7 +928,12 @@ Status Ledger::Impl::Scan(uint64_t from,
       return Status::Corruption("gap in the ledger: position " + std::to_string(expected) +
                                 " is missing");
     }
-    if (!visit(position, it->value().ToStringView())) return Status::Ok();
+    const std::string_view stored = it->value().ToStringView();
+    if (stored.size() < kHashSuffixSize) {
+      return Status::Corruption("position " + std::to_string(position) +
+                                ": record shorter than its hash suffix");
+    }
+    if (!visit(position, stored)) return Status::Ok();
     ++expected;
   }
   ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the ledger"));

@@ -5,9 +5,19 @@
 namespace annals::eventstore {
 
 namespace {
+constexpr char kEventTag = 0x4A;  // (9 << 3) | 2: field 9, length-delimited
 constexpr char kHashTag = 0x7A;  // (15 << 3) | 2: field 15, wire type length-delimited
 constexpr char kHashLength = 0x20;
 static_assert((15 << 3 | 2) == 0x7A);
+static_assert((9 << 3 | 2) == 0x4A);
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
 static_assert(kSha256Size == 0x20);
 }  // namespace
 
@@ -16,12 +26,18 @@ const std::string& GenesisHash() {
   return kGenesis;
 }
 
-std::string EncodeRecord(Record* record, Sha256Hasher* hasher) {
+std::string EncodeRecord(Record* record, std::string_view event_bytes, Sha256Hasher* hasher) {
   ANNALS_ASSERT(record->hash().empty());
+  ANNALS_ASSERT(!record->has_event());
   ANNALS_ASSERT(record->prev_hash().size() == kSha256Size);
   ANNALS_ASSERT(record->position() >= 1);
   std::string stored;
   ANNALS_ASSERT(record->SerializeToString(&stored));
+  // Field 9 after fields 1-8: the order protobuf itself writes, so the bytes are what a
+  // serialization of the whole Record gives.
+  stored.push_back(kEventTag);
+  PutVarint(&stored, event_bytes.size());
+  stored.append(event_bytes);
   const size_t body_size = stored.size();
   std::string hash = hasher->Digest(record->prev_hash(), stored);
   stored.push_back(kHashTag);

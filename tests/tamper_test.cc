@@ -106,10 +106,12 @@ void Forge(const std::string& path, bool forge_index) {
   es::Record record;
   REQUIRE(es::DecodeRecord(raw.Get("records", BigEndian64(30)), &record).ok());
   record.mutable_event()->set_text_data("{\"amount\":\"999999\"}");
-  record.set_content_digest(es::ContentDigest(record.event()));
+  const std::string event_bytes = es::CanonicalBytes(record.event());
+  record.set_content_digest(Sha256(event_bytes));
+  record.clear_event();
   record.clear_hash();
   Sha256Hasher hasher;
-  raw.Put("records", BigEndian64(30), es::EncodeRecord(&record, &hasher));
+  raw.Put("records", BigEndian64(30), es::EncodeRecord(&record, event_bytes, &hasher));
   if (forge_index) {
     raw.Put("idem", Sha256(record.idempotency_key()),
             BigEndian64(30) + record.content_digest());

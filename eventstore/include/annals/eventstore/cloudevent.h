@@ -5,11 +5,15 @@
 // protobuf message io.cloudevents.v1.CloudEvent.
 // - id, source, specversion, type: the message's own fields.
 // - datacontenttype, dataschema, subject, time and extensions: in `attributes`; time as
-//   ce_timestamp, dataschema as ce_uri, source-like URI-references as ce_uri_ref, the rest as
-//   ce_string, ce_integer or ce_boolean (extensions keep their JSON type).
+//   ce_timestamp, dataschema as ce_uri, the rest as ce_string, ce_integer or ce_boolean
+//   (extensions keep their JSON type). Events built in code may also give extensions the kinds
+//   ce_uri, ce_uri_ref, ce_timestamp and ce_bytes.
 // - data: JSON data (datacontenttype absent, application/json or */*+json) is kept as its
-//   minified JSON text in text_data; any other string data as text_data verbatim; data_base64
-//   as binary_data.
+//   minified JSON text in text_data (a JSON string keeps its quotes: "\"Hello\""); any other
+//   string data as text_data verbatim (non-string data under a non-JSON type as minified JSON
+//   text); data_base64 as binary_data. protobuf data (proto_data) is refused.
+// - time is written back in UTC with "Z" (annals/base/time_format.h: the fraction only when
+//   nanos != 0, trailing zeros trimmed), whatever offset it arrived with.
 //
 // Thread-safety: all functions are thread-safe (no shared state).
 #pragma once
@@ -36,9 +40,13 @@ struct InvalidAttribute {
 
 // Checks an event against CloudEvents 1.0.2 and the limits of limits.h: required attributes
 // present and non-empty; specversion "1.0"; source a URI-reference; dataschema an absolute URI;
-// datacontenttype an RFC 2046 media type; subject non-empty; extension names lower-case a-z0-9
-// and not reserved (names starting "annals" are the ledger's own, see docs); sizes within
-// limits; every string valid UTF-8. Returns nullopt when valid.
+// datacontenttype an RFC 2046 media type; subject non-empty; time a valid ce_timestamp;
+// extension names lower-case a-z0-9 and not reserved (names starting "annals" are the ledger's
+// own, see docs); context attributes of their own kind (datacontenttype and subject ce_string,
+// dataschema ce_uri, time ce_timestamp); sizes within limits; every string valid UTF-8 and,
+// for String attributes, free of control characters and noncharacters (1.0.2 "Type System");
+// text data under a JSON content type valid JSON; no protobuf data and no unknown protobuf
+// fields (attribute "event": JSON could not carry them). Returns nullopt when valid.
 std::optional<InvalidAttribute> ValidateCloudEvent(const CloudEvent& event);
 
 // True when `datacontenttype` (may be empty: absent) says the data is JSON.
@@ -67,15 +75,18 @@ struct ParsedEvent {
 
 // Parses one JSON object in the CloudEvents JSON event format and validates it
 // (ValidateCloudEvent). The input must be valid UTF-8 JSON; any error names the attribute
-// ("json" for a syntax error, with the byte offset when known).
+// ("json" for a syntax error, with the byte offset when known). A member may appear once; a
+// null member counts as absent; extensions must be strings, booleans or integers within 32
+// bits. The whole input is checked: anything after the object is an error.
 struct ParseCloudEventResult {
   std::optional<ParsedEvent> parsed;
   InvalidAttribute error;  // set when !parsed
 };
 ParseCloudEventResult ParseCloudEventJson(std::string_view json);
 
-// Parses a JSON array of events (application/cloudevents-batch+json). On the first bad event,
-// returns its index and error and nothing else.
+// Parses a JSON array of events (application/cloudevents-batch+json), at most kBatchEventsMax.
+// On the first bad event, returns its index and error and nothing else (a syntax error after
+// the last event has the index events.size()).
 struct ParseBatchResult {
   std::vector<ParsedEvent> events;
   bool ok = false;
@@ -84,9 +95,14 @@ struct ParseBatchResult {
 };
 ParseBatchResult ParseCloudEventBatchJson(std::string_view json);
 
-// The event as a JSON object in the CloudEvents JSON event format (compact, one line). When
-// `ledger` is given, its non-empty fields are added as the reserved extensions above, so that
-// ParseCloudEventJson gives the same event and ledger fields back.
+// The event as a JSON object in the CloudEvents JSON event format (compact, one line):
+// specversion, id, source, type, the reserved extensions, the attributes in name order, then
+// data or data_base64. When `ledger` is given, its non-empty fields are added as the reserved
+// extensions above, so that ParseCloudEventJson gives the same event and ledger fields back.
+// Extension values of kind ce_uri, ce_uri_ref, ce_timestamp and ce_bytes (which JSON cannot
+// tell apart) are written as strings and read back as ce_string: only events of the JSON
+// shape (every event ParseCloudEventJson returns) give back equal canonical bytes.
+// REQUIRES: ValidateCloudEvent(event) passes (an invalid event may assert).
 struct LedgerExtensions {
   std::string_view stream;
   std::string_view idempotency_key;

@@ -2,7 +2,8 @@
 // after it is read. Layout (docs/ledger_format.md, "Records"):
 //
 //   stored = body || 0x7A 0x20 || hash          (0x7A: field 15, length-delimited; 0x20: 32)
-//   body   = protobuf serialization of annals.v1.Record without `hash`
+//   body   = protobuf serialization of annals.v1.Record without `event` and `hash`
+//            || 0x4A varint(size) event_bytes     (field 9: the event's canonical bytes)
 //   hash   = SHA-256(prev_hash || body)
 //
 // so the stored bytes parse as one Record with every field, and the hash covers exactly the
@@ -27,9 +28,12 @@ const std::string& GenesisHash();
 
 inline constexpr size_t kHashSuffixSize = 2 + kSha256Size;
 
-// Encodes `record` (its `hash` must be empty; `prev_hash` set) into stored bytes, and sets
-// record->hash. `hasher` is the caller's per-thread context.
-std::string EncodeRecord(Record* record, Sha256Hasher* hasher);
+// Encodes a record into stored bytes and sets record->hash. `record` carries every field but
+// `event` and `hash` (both must be empty; `prev_hash` set); `event_bytes` are the event's
+// canonical bytes (CanonicalBytes), written as field 9 after the others, so the stored event is
+// byte for byte the one its content_digest was computed over. `hasher` is the caller's
+// per-thread context.
+std::string EncodeRecord(Record* record, std::string_view event_bytes, Sha256Hasher* hasher);
 
 // Decodes stored bytes. Checks the suffix layout and that it parses; does not recompute the
 // hash (CheckRecordHash does). Corruption names what is wrong.

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# annals beside the baselines a user would otherwise pick, in one run on this machine:
+# raw RocksDB (inside `annalsctl bench`), PostgreSQL and NATS JetStream (../shared/anchors).
+# Prints every figure and the ratios the issue sets targets for.
+#   tools/setup.sh --bench && tools/bench_baselines.sh [--quick]
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+anchors="${ANNALS_ANCHORS:-$here/../shared/anchors}"
+ctl="${ANNALS_BUILD_DIR:-$here/build}/bin/annalsctl"
+work="$(mktemp -d /tmp/annals-baselines-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+[[ -x "$anchors/run.sh" ]] || { echo "no anchors at $anchors (set ANNALS_ANCHORS)" >&2; exit 2; }
+
+echo "== annals (annalsctl bench ${1:-})"
+"$ctl" bench ${1:-} --only single-writer,concurrent-64,batch-256,read-all | tee "$work/annals.txt"
+echo
+echo "== baselines (anchors/run.sh)"
+bash "$anchors/run.sh" "$work/anchors" 2>&1 | tee "$work/anchors.txt"
+
+annals_rate() { awk -v w="$1" '$1 == w { print $2 }' "$work/annals.txt"; }
+pg_tps() { grep -E "^postgres $1" "$work/anchors.txt" | grep -oE 'tps = [0-9.]+' | awk '{print $3}'; }
+js_rate() { grep -E "^jetstream $1" "$work/anchors.txt" | grep -oE '[0-9]+ msgs/s' | awk '{print $1}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+
+c64=$(annals_rate concurrent-64)
+single=$(annals_rate single-writer)
+batch=$(annals_rate batch-256)
+pg1=$(pg_tps "one event per transaction, 1 clients")
+pg64=$(pg_tps "one event per transaction, 64 clients")
+pgb=$(awk -v t="$(pg_tps "256 events per transaction")" 'BEGIN { printf "%.0f", t * 256 }')
+jss=$(js_rate sync)
+jsa=$(js_rate async)
+echo
+echo "== ratios (annals / baseline)"
+printf '%-52s %10s %10s %6s\n' "comparison" "annals" "baseline" "ratio"
+printf '%-52s %10s %10s %6s\n' "concurrent-64 vs PostgreSQL 64 clients (target 10)" "$c64" "$pg64" "$(ratio "$c64" "$pg64")"
+printf '%-52s %10s %10s %6s\n' "single-writer vs PostgreSQL 1 client" "$single" "$pg1" "$(ratio "$single" "$pg1")"
+printf '%-52s %10s %10s %6s\n' "batch-256 vs PostgreSQL 256 per transaction" "$batch" "$pgb" "$(ratio "$batch" "$pgb")"
+printf '%-52s %10s %10s %6s\n' "single-writer vs JetStream sync publish (no fsync)" "$single" "$jss" "$(ratio "$single" "$jss")"
+printf '%-52s %10s %10s %6s\n' "concurrent-64 vs JetStream async publish (no fsync)" "$c64" "$jsa" "$(ratio "$c64" "$jsa")"
