@@ -302,6 +302,10 @@ class Ledger::Impl {
   std::vector<WrittenGroup> sync_queue_;
   bool sync_stop_ = false;
   bool sync_busy_ = false;  // a sync is under way (sync thread or writer)
+  // Held around every DB::Write and DB::SyncWAL. RocksDB (as built by Debian, with assertions)
+  // aborts when SyncWAL reaches a WAL file whose append has just failed; a failed write and a
+  // sync must never overlap, and no sync may follow a failed write until recovery.
+  std::mutex wal_mu_;
 
   // Health, shared by the threads.
   std::atomic<bool> healthy_{true};
@@ -593,7 +597,10 @@ bool Ledger::Impl::TryRecover() {
   if (now - last_recover_attempt_ < kRecoverIntervalMs) return false;
   last_recover_attempt_ = now;
   if (!db_->Resume().ok()) return false;
-  if (!db_->SyncWAL().ok()) return false;
+  {
+    std::lock_guard wal(wal_mu_);
+    if (!db_->SyncWAL().ok()) return false;
+  }
   Tip tip;
   if (!LoadTip(&tip).ok()) return false;
   tip_ = tip;
@@ -627,7 +634,11 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
   if (batch.Count() > 0) {
     rocksdb::WriteOptions wo;
     wo.sync = options_.sync_mode == LedgerOptions::SyncMode::kInline;
-    const Status s = FromRocks(db_->Write(wo, &batch), "writing a group");
+    Status s;
+    {
+      std::lock_guard wal(wal_mu_);
+      s = FromRocks(db_->Write(wo, &batch), "writing a group");
+    }
     if (!s.ok()) {
       // Nothing of the group is acknowledged; in-group duplicates depended on it too.
       MarkUnhealthy(s);
@@ -889,7 +900,12 @@ void Ledger::Impl::SyncAndFinish(std::vector<WrittenGroup>& groups) {
   uint64_t durable = durable_position_.load(std::memory_order_acquire);
   if (last.written_position > durable) {
     // Every group here was written before this call: SyncWAL covers them all.
-    const Status s = FromRocks(db_->SyncWAL(), "syncing the WAL");
+    Status s;
+    {
+      std::lock_guard wal(wal_mu_);
+      s = healthy() ? FromRocks(db_->SyncWAL(), "syncing the WAL")
+                    : Status::Unavailable("storage is failing: not syncing");
+    }
     if (s.ok()) {
       PublishDurable(last.written_position, last.head_hash, last.recorded_at_ns);
       durable = last.written_position;

@@ -8,6 +8,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 anchors="${ANNALS_ANCHORS:-$here/../shared/anchors}"
 ctl="${ANNALS_BUILD_DIR:-$here/build}/bin/annalsctl"
 work="$(mktemp -d /tmp/annals-baselines-XXXXXX)"
+chmod 755 "$work"  # the PostgreSQL baseline runs as the postgres user
 trap 'rm -rf "$work"' EXIT
 [[ -x "$anchors/run.sh" ]] || { echo "no anchors at $anchors (set ANNALS_ANCHORS)" >&2; exit 2; }
 

@@ -55,6 +55,24 @@ Result<std::unique_ptr<es::Ledger>> OpenLedger(const GlobalOptions& global, bool
   return ledger;
 }
 
+// Opens the ledger and runs `body` on it; a ledger that cannot be opened is reported, exit 2.
+int WithLedger(const GlobalOptions& global, bool read_only,
+               const std::function<int(es::Ledger&)>& body) {
+  auto ledger = OpenLedger(global, read_only);
+  if (!ledger.ok()) {
+    PrintError(ledger.status().ToString());
+    return kExitError;
+  }
+  return body(**ledger);
+}
+
+// kExitOk, or the error reported and kExitError.
+int ExitFor(const Status& s) {
+  if (s.ok()) return kExitOk;
+  PrintError(s.ToString());
+  return kExitError;
+}
+
 // The JSON line for one outcome: {"result":..., "id":..., ...}.
 std::string OutcomeJson(const es::AppendOutcome& o, std::string_view id,
                         std::optional<size_t> line = std::nullopt) {
@@ -153,19 +171,16 @@ int RunAppend(const GlobalOptions& global, const AppendArgs& args) {
                           args.id));
     return kExitRefused;
   }
-  auto ledger = OpenLedger(global, false);
-  if (!ledger.ok()) {
-    PrintError(ledger.status().ToString());
-    return kExitError;
-  }
-  es::ProposedEvent proposed;
-  proposed.event = std::move(parsed.parsed->event);
-  proposed.stream = args.stream;
-  proposed.idempotency_key = args.idempotency_key;
-  proposed.expected = *expected;
-  const es::AppendOutcome outcome = (*ledger)->Append(std::move(proposed));
-  PrintLine(OutcomeJson(outcome, args.id));
-  return ExitFor(outcome);
+  return WithLedger(global, false, [&](es::Ledger& ledger) {
+    es::ProposedEvent proposed;
+    proposed.event = std::move(parsed.parsed->event);
+    proposed.stream = args.stream;
+    proposed.idempotency_key = args.idempotency_key;
+    proposed.expected = *expected;
+    const es::AppendOutcome outcome = ledger.Append(std::move(proposed));
+    PrintLine(OutcomeJson(outcome, args.id));
+    return ExitFor(outcome);
+  });
 }
 
 namespace {
@@ -285,93 +300,74 @@ Status ForEachRecord(const es::Ledger& ledger, es::ReadAllOptions options,
 }  // namespace
 
 int RunRead(const GlobalOptions& global, const ReadArgs& args) {
-  auto ledger = OpenLedger(global, true);
-  if (!ledger.ok()) {
-    PrintError(ledger.status().ToString());
-    return kExitError;
-  }
-  es::ReadAllOptions options;
-  options.from_position = args.from;
-  options.stream = args.stream;
-  options.type = args.type;
-  Status s = ForEachRecord(**ledger, options, args.limit,
-                           [](const es::Record& r) { PrintLine(es::RecordToJson(r)); });
-  if (!s.ok()) {
-    PrintError(s.ToString());
-    return kExitError;
-  }
-  return kExitOk;
+  return WithLedger(global, true, [&](es::Ledger& ledger) {
+    es::ReadAllOptions options;
+    options.from_position = args.from;
+    options.stream = args.stream;
+    options.type = args.type;
+    return ExitFor(ForEachRecord(ledger, options, args.limit, [](const es::Record& r) {
+      PrintLine(es::RecordToJson(r));
+    }));
+  });
 }
 
 int RunExport(const GlobalOptions& global) {
-  auto ledger = OpenLedger(global, true);
-  if (!ledger.ok()) {
-    PrintError(ledger.status().ToString());
-    return kExitError;
-  }
-  const std::string local = (*ledger)->registry_name();
-  Status s = ForEachRecord(**ledger, {}, std::nullopt, [&](const es::Record& r) {
-    PrintLine(es::RecordToExportJson(r, local));
+  return WithLedger(global, true, [&](es::Ledger& ledger) {
+    const std::string local = ledger.registry_name();
+    return ExitFor(ForEachRecord(ledger, {}, std::nullopt, [&](const es::Record& r) {
+      PrintLine(es::RecordToExportJson(r, local));
+    }));
   });
-  if (!s.ok()) {
-    PrintError(s.ToString());
-    return kExitError;
-  }
-  return kExitOk;
 }
 
-int RunVerify(const GlobalOptions& global) {
-  auto ledger = OpenLedger(global, true);
-  if (!ledger.ok()) {
-    PrintError(ledger.status().ToString());
-    return kExitError;
-  }
-  Progress progress("verify");
-  auto report = (*ledger)->Verify([&](uint64_t done, uint64_t total) { progress.Update(done, total); });
-  if (!report.ok()) {
-    PrintError(report.status().ToString());
-    return kExitError;
-  }
-  progress.Finish(report->records_checked, (*ledger)->GetHead().position);
+namespace {
+
+void PrintVerifyReport(const es::VerifyReport& report, const es::Head& head) {
   JsonWriter w;
   w.BeginObject();
-  if (report->intact) {
-    w.Member("result", "intact").Member("records", report->records_checked);
-    w.Member("head_hash", ToHex((*ledger)->GetHead().hash));
+  if (report.intact) {
+    w.Member("result", "intact").Member("records", report.records_checked);
+    w.Member("head_hash", ToHex(head.hash));
   } else {
-    w.Member("result", "corrupt").Member("position", report->first_bad_position);
-    w.Member("problem", report->problem).Member("records_checked", report->records_checked);
+    w.Member("result", "corrupt").Member("position", report.first_bad_position);
+    w.Member("problem", report.problem).Member("records_checked", report.records_checked);
   }
   w.EndObject();
   PrintLine(w.str());
-  if (!report->intact) {
-    PrintError("the ledger is corrupt at position " + std::to_string(report->first_bad_position) +
-               ": " + report->problem);
+  if (!report.intact) {
+    PrintError("the ledger is corrupt at position " + std::to_string(report.first_bad_position) +
+               ": " + report.problem);
   }
-  return report->intact ? kExitOk : kExitRefused;
+}
+
+}  // namespace
+
+int RunVerify(const GlobalOptions& global) {
+  return WithLedger(global, true, [&](es::Ledger& ledger) {
+    Progress progress("verify");
+    auto report = ledger.Verify([&](uint64_t done, uint64_t total) { progress.Update(done, total); });
+    if (!report.ok()) return ExitFor(report.status());
+    progress.Finish(report->records_checked, ledger.GetHead().position);
+    PrintVerifyReport(*report, ledger.GetHead());
+    return report->intact ? kExitOk : kExitRefused;
+  });
 }
 
 int RunStats(const GlobalOptions& global) {
-  auto ledger = OpenLedger(global, true);
-  if (!ledger.ok()) {
-    PrintError(ledger.status().ToString());
-    return kExitError;
-  }
-  auto stats = (*ledger)->Stats();
-  if (!stats.ok()) {
-    PrintError(stats.status().ToString());
-    return kExitError;
-  }
-  JsonWriter w;
-  w.BeginObject()
-      .Member("registry", stats->registry_name)
-      .Member("events", stats->events)
-      .Member("head_position", stats->head.position)
-      .Member("head_hash", ToHex(stats->head.hash))
-      .Member("size_bytes", stats->size_bytes)
-      .EndObject();
-  PrintLine(w.str());
-  return kExitOk;
+  return WithLedger(global, true, [&](es::Ledger& ledger) {
+    auto stats = ledger.Stats();
+    if (!stats.ok()) return ExitFor(stats.status());
+    JsonWriter w;
+    w.BeginObject()
+        .Member("registry", stats->registry_name)
+        .Member("events", stats->events)
+        .Member("head_position", stats->head.position)
+        .Member("head_hash", ToHex(stats->head.hash))
+        .Member("size_bytes", stats->size_bytes)
+        .EndObject();
+    PrintLine(w.str());
+    return kExitOk;
+  });
 }
 
 }  // namespace annals::tools
