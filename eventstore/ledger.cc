@@ -306,6 +306,10 @@ class Ledger::Impl {
   // aborts when SyncWAL reaches a WAL file whose append has just failed; a failed write and a
   // sync must never overlap, and no sync may follow a failed write until recovery.
   std::mutex wal_mu_;
+  // A Write or SyncWAL failed and TryRecover has not succeeded since. Set under wal_mu_ by the
+  // failing call itself: the health flag is set only after the lock is released, too late for
+  // the other thread, which may take the lock in between.
+  bool wal_failed_ = false;  // guarded by wal_mu_
 
   // Health, shared by the threads.
   std::atomic<bool> healthy_{true};
@@ -601,6 +605,7 @@ bool Ledger::Impl::TryRecover() {
   {
     std::lock_guard wal(wal_mu_);
     if (!db_->SyncWAL().ok()) return false;
+    wal_failed_ = false;
   }
   Tip tip;
   if (!LoadTip(&tip).ok()) return false;
@@ -638,7 +643,9 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
     Status s;
     {
       std::lock_guard wal(wal_mu_);
-      s = FromRocks(db_->Write(wo, &batch), "writing a group");
+      s = wal_failed_ ? Status::Unavailable("the WAL failed: waiting for recovery")
+                      : FromRocks(db_->Write(wo, &batch), "writing a group");
+      wal_failed_ = !s.ok();
     }
     if (!s.ok()) {
       // Nothing of the group is acknowledged; in-group duplicates depended on it too.
@@ -904,8 +911,9 @@ void Ledger::Impl::SyncAndFinish(std::vector<WrittenGroup>& groups) {
     Status s;
     {
       std::lock_guard wal(wal_mu_);
-      s = healthy() ? FromRocks(db_->SyncWAL(), "syncing the WAL")
-                    : Status::Unavailable("storage is failing: not syncing");
+      s = wal_failed_ ? Status::Unavailable("the WAL failed: not syncing")
+                      : FromRocks(db_->SyncWAL(), "syncing the WAL");
+      wal_failed_ = !s.ok();
     }
     if (s.ok()) {
       PublishDurable(last.written_position, last.head_hash, last.recorded_at_ns);

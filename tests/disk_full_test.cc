@@ -5,9 +5,10 @@
 // go on unchanged. Once space returns, retrying the refused appends with the same keys succeeds
 // within a bounded time (kDuplicate telling which had reached the disk), and the ledger holds
 // every acknowledged event exactly once at its acknowledged position, gapless from 1, with an
-// intact chain, also after a reopen without the fault file system. In both sync modes; with
-// the disk filling under a stream of appends, with files not even creatable on the full disk,
-// and with the disk filling at a WAL sync, between a group's write and its sync.
+// intact chain, also after a reopen without the fault file system. In both sync modes, with
+// the disk filling under a stream of appends (at a WAL append, at a WAL sync, or at a moment
+// the test picks, with files then not even creatable), repeatedly, and with the disk filling
+// between one event's write and its sync.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -24,7 +25,7 @@
 #include "annals/eventstore/ledger.h"
 #include "annals/eventstore/limits.h"
 #include "annals/testing/test_util.h"
-#include "support/fault_fs.h"
+#include "annals/testing/fault_fs.h"
 
 namespace annals::eventstore {
 namespace {
@@ -47,8 +48,8 @@ constexpr int kEventsBeforeFull = 100;
 constexpr int kEventsBeforeFullMax = 4000;
 constexpr int kEventsAfterFull = 150;
 constexpr uint64_t kWalOpsBeforeFull = 3;  // Filling::kAtWal*: the disk fills at this one
-constexpr int kFillCycles = 3;               // fill, check, free, retry: per test case
-constexpr int kEventsWhileFull = 20;         // appended one at a time on the full disk
+constexpr int kFillCycles = 3;             // fill, check, free, retry: per test case
+constexpr int kEventsWhileFull = 20;       // appended one at a time on the full disk
 constexpr int kEventsAfterRecovery = 20;
 
 // Event n: its own key, on one of four streams.
@@ -290,6 +291,7 @@ void FreeAndRetry(Fixture& f, Book& book) {
   f.fs().SetFull(false);
   const auto freed = Clock::now();
   const size_t refused = book.refused.size();
+  const int duplicates_before = book.duplicates;
   int rounds = 0;
   while (!book.refused.empty() && Clock::now() - freed < kRecoverWaitMax) {
     ++rounds;
@@ -299,7 +301,8 @@ void FreeAndRetry(Fixture& f, Book& book) {
   const auto recovery_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - freed).count();
   MESSAGE("space returned: appends again after ", recovery_ms, " ms (", rounds, " rounds); of ",
-          refused, " refused events, ", book.duplicates, " had reached the disk");
+          refused, " refused events, ", book.duplicates - duplicates_before,
+          " had reached the disk");
   REQUIRE_MESSAGE(book.refused.empty(), book.refused.size(), " events still refused ",
                   recovery_ms, " ms after space returned");
   CHECK(f.ledger().healthy());

@@ -1,5 +1,5 @@
 // FaultFileSystem (fault_fs.h): the writable-file wrapper that refuses writes while full.
-#include "fault_fs.h"
+#include "annals/testing/fault_fs.h"
 
 #include <utility>
 
