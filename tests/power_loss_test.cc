@@ -10,18 +10,21 @@
 // recovering what the last one left.
 //
 // The test must be able to fail: the lossy file system is checked on its own (a killed child's
-// unsynced bytes are gone, its synced bytes kept; in-process reads see both), and a writer
-// whose WAL syncs lie (persist nothing and answer OK, as a ledger acknowledging before its fsync
-// would behave) must be caught losing acknowledged events by the same checks.
+// unsynced bytes are gone, its synced bytes kept; in-process reads see both), and the same
+// checks must catch the lost acknowledgements of writers whose WAL syncs answer early, as a
+// ledger acknowledging before its fsync would: syncs that persist nothing, and syncs that
+// persist only what the previous sync was given (each group acknowledged one sync early).
 #include <doctest/doctest.h>
 
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
@@ -40,15 +43,31 @@ namespace es = eventstore;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Rounds of start, append, kill, check per sync mode; each writer is killed after a delay drawn
-// from [kKillAfterMin, kKillAfterMax] (its Open takes some of it: some kills land in recovery).
-constexpr int kRoundsPerMode = 14;
-constexpr milliseconds kKillAfterMin{10};
-constexpr milliseconds kKillAfterMax{600};
-// The lying writer is killed once it has acknowledged this many events (or after
-// kLyingRunMax).
-constexpr size_t kLyingAcksBeforeKill = 200;
-constexpr milliseconds kLyingRunMax{10000};
+// Rounds of start, append, kill, check per sync mode. Round 0 kills the writer at a random
+// instant up to kCreationKillMax after its start, often while it creates the ledger. One round in
+// kKillFromStartOneIn kills it at a random instant up to kKillFromStartMax after its start (its
+// Open, with the recovery of what the last writer left, takes some of that); one in kBurstOneIn
+// is a burst, killed once the writer is idle (the counterpart of the dishonest writers below,
+// with honest syncs); the others are killed at a random instant up to kKillAfterOpenMax after the
+// writer's Open. Round kLargeRound writes large events for
+// [kLargeKillAfterOpenMin, kLargeKillAfterOpenMax] after its Open, long enough for a 64 MiB
+// memtable to fill, so that WAL switches and flushes happen while it acknowledges; it comes
+// late, because every check after it reads its hundreds of MiB.
+constexpr int kRoundsPerMode = 18;
+constexpr int kLargeRound = 15;
+constexpr uint32_t kKillFromStartOneIn = 4;
+constexpr uint32_t kBurstOneIn = 6;
+constexpr milliseconds kCreationKillMax{60};
+constexpr milliseconds kKillFromStartMax{300};
+constexpr milliseconds kKillAfterOpenMax{500};
+constexpr milliseconds kLargeKillAfterOpenMin{1500};
+constexpr milliseconds kLargeKillAfterOpenMax{2500};
+// A writer that has not opened the ledger by then is killed anyway (and the round reported).
+constexpr milliseconds kOpenWaitMax{30000};
+// A writer whose WAL syncs answer early goes idle after a few hundred acknowledgements
+// (power_loss_writer.cc) and is killed then, or after kDishonestRunMax.
+constexpr milliseconds kDishonestRunMax{10000};
+constexpr size_t kDishonestAcksMin = 300;
 // The problems one check reports in full; beyond, only counted.
 constexpr size_t kProblemsShownMax = 8;
 
@@ -57,12 +76,24 @@ struct Ack {
   uint64_t position = 0;
 };
 
+// When to kill a writer.
+struct KillPlan {
+  milliseconds after{0};
+  bool from_open = false;  // `after` counts from its "# opened" line, not from its start
+  bool at_idle = false;    // or as soon as it prints "# idle" (it stopped appending)
+};
+
 // One run of the writer, until killed.
 struct WriterRun {
   std::vector<Ack> acks;
-  bool opened = false;  // it printed "# opened": killed after its Open, not during it
-  int exit_code = -1;   // 128 + SIGKILL when killed, as it should be
+  bool opened = false;       // it printed "# opened": killed after its Open, not during it
+  uint64_t opened_head = 0;  // the head its Open recovered
+  milliseconds open_time{0};
+  int exit_code = -1;  // 128 + SIGKILL when killed, as it should be
 };
+
+// The writer's note once its ledger is open, followed by the head.
+constexpr std::string_view kOpenedLine = "# opened, head ";
 
 bool ParseAck(const std::string& line, Ack* ack) {
   std::istringstream in(line);
@@ -70,33 +101,67 @@ bool ParseAck(const std::string& line, Ack* ack) {
 }
 
 // Starts power_loss_writer with `args`, reads its acknowledgements, and kills it with SIGKILL
-// after `kill_after`, or as soon as it has acknowledged `kill_at_acks` events (0: never).
-WriterRun RunWriter(const std::vector<std::string>& args, milliseconds kill_after,
-                    size_t kill_at_acks) {
+// as `plan` says.
+WriterRun RunWriter(const std::vector<std::string>& args, const KillPlan& plan) {
   std::vector<std::string> argv = {testing::BinDir() + "/power_loss_writer"};
   argv.insert(argv.end(), args.begin(), args.end());
+  const auto started = Clock::now();
   testing::ChildProcess child(argv);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool opened = false;        // guarded by mu
+  bool output_ended = false;  // guarded by mu
   std::thread killer([&] {
-    std::this_thread::sleep_for(kill_after);
-    child.Kill(SIGKILL);
+    std::unique_lock lock(mu);
+    if (plan.from_open) {
+      cv.wait_for(lock, kOpenWaitMax, [&] { return opened || output_ended; });
+    }
+    if (!cv.wait_for(lock, plan.after, [&] { return output_ended; })) child.Kill(SIGKILL);
   });
   WriterRun run;
   std::string line;
+  bool parsed = true;
   while (child.ReadLine(&line)) {
-    if (line.starts_with("# opened")) run.opened = true;
+    if (line.starts_with(kOpenedLine)) {
+      run.opened = true;
+      run.opened_head = std::stoull(line.substr(kOpenedLine.size()));
+      run.open_time = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+      {
+        std::lock_guard lock(mu);
+        opened = true;
+      }
+      cv.notify_one();
+    }
+    if (plan.at_idle && line == "# idle") child.Kill(SIGKILL);
     if (line.starts_with("#")) continue;
     Ack ack;
-    REQUIRE_MESSAGE(ParseAck(line, &ack), "not an acknowledgement: '" << line << "'");
+    parsed = ParseAck(line, &ack);
+    if (!parsed) break;
     run.acks.push_back(ack);
-    if (kill_at_acks > 0 && run.acks.size() == kill_at_acks) child.Kill(SIGKILL);
   }
+  child.Kill(SIGKILL);  // it has ended, or printed garbage
+  {
+    std::lock_guard lock(mu);
+    output_ended = true;
+  }
+  cv.notify_one();
   killer.join();
   run.exit_code = child.Wait();
+  REQUIRE_MESSAGE(parsed, "not an acknowledgement: '" << line << "'");
   return run;
 }
 
+// How CheckLedger opens the ledger.
+enum class CheckOpen : uint8_t {
+  kReadOnly,  // read-only: the files exactly as the kill left them, for the next writer to recover
+  kReadOnlyBeforeCreation,  // the same, but no writer has finished its Open yet: the ledger may
+                            // not be created yet (nothing can have been acknowledged)
+  kWritable,                // a writable open, which recovers the ledger for good
+};
+
 // What a check of the ledger found.
 struct Findings {
+  bool absent = false;  // no ledger yet (CheckOpen::kReadOnlyBeforeCreation only)
   uint64_t head = 0;
   uint64_t acks_checked = 0;
   uint64_t acks_lost = 0;
@@ -114,23 +179,27 @@ struct Findings {
   }
 };
 
-// Opens the ledger at `path` on the real files alone (read-only: the next writer recovers the
-// files exactly as the kill left them) and checks it against `acked` (id -> position).
+// Opens the ledger at `path` on the real files alone and checks it against `acked`
+// (id -> position).
 Findings CheckLedger(const std::string& path, const std::map<std::string, uint64_t>& acked,
-                     bool read_only) {
+                     CheckOpen how) {
   Findings f;
   es::LedgerOptions options;
   options.path = path;
-  options.read_only = read_only;
+  options.read_only = how != CheckOpen::kWritable;
   auto opened = es::Ledger::Open(options);
+  if (!opened.ok() && how == CheckOpen::kReadOnlyBeforeCreation && acked.empty()) {
+    f.absent = true;  // killed before its creation was durable: nothing to find
+    return f;
+  }
   if (!opened.ok()) {
     f.Problem("the ledger does not open: " + opened.status().ToString());
     return f;
   }
   es::Ledger& ledger = **opened;
   f.head = ledger.GetHead().position;
-  std::map<std::string, uint64_t> stored;         // id -> position
-  std::map<std::string, uint64_t> stream_next;    // stream -> next revision
+  std::map<std::string, uint64_t> stored;       // id -> position
+  std::map<std::string, uint64_t> stream_next;  // stream -> next revision
   uint64_t expected_position = 1;
   const Status scan = ledger.Scan(1, [&](uint64_t position, std::string_view bytes) {
     es::Record r;
@@ -150,8 +219,7 @@ Findings CheckLedger(const std::string& path, const std::map<std::string, uint64
     const uint64_t revision = stream_next[r.stream()]++;
     if (!r.stream().empty() && r.revision() != revision) {
       f.Problem("stream " + r.stream() + " skips from revision " + std::to_string(revision) +
-                " to " + std::to_string(r.revision()) + " at position " +
-                std::to_string(position));
+                " to " + std::to_string(r.revision()) + " at position " + std::to_string(position));
     }
     return true;
   });
@@ -193,41 +261,84 @@ void Merge(const WriterRun& run, std::map<std::string, uint64_t>* acked, Finding
   }
 }
 
+// Copies the ledger at `path` (which its TempDir removes) to a directory that stays; returns a
+// note saying where.
+std::string KeepForInspection(const std::string& path) {
+  const auto kept = std::filesystem::temp_directory_path() /
+                    ("annals-power-loss-" + std::to_string(std::random_device{}()));
+  std::error_code ec;
+  std::filesystem::copy(path, kept, std::filesystem::copy_options::recursive, ec);
+  if (ec) return "could not keep the ledger: " + ec.message();
+  return "the ledger as the kill left it is kept at " + kept.string();
+}
+
 void PowerLossRounds(const std::string& mode) {
   const auto started = Clock::now();
   testing::TempDir dir;
   const std::string path = dir.Sub("ledger");
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);
+  auto draw = [&](milliseconds min, milliseconds max) {
+    return milliseconds(min.count() + rng() % (max - min).count());
+  };
   std::map<std::string, uint64_t> acked;
   size_t ack_lines = 0;
   int killed_in_open = 0;
   int rounds_with_acks = 0;
+  bool ever_opened = false;  // a writer has finished its Open: the ledger exists
+  int checked_absent = 0;    // checks that found no ledger yet
   Findings last;
   for (int round = 0; round < kRoundsPerMode; ++round) {
-    const milliseconds kill_after(
-        kKillAfterMin.count() + rng() % (kKillAfterMax - kKillAfterMin).count());
-    const WriterRun run = RunWriter({path, mode, std::to_string(round)}, kill_after, 0);
-    INFO("mode " << mode << ", round " << round << ", killed after " << kill_after.count()
-                 << " ms, seed " << seed);
+    std::string variant;  // the writer's: "", "large" or "burst"
+    KillPlan plan;
+    const uint32_t pick = rng();
+    if (round == 0) {
+      plan = {draw(milliseconds(0), kCreationKillMax), false};
+    } else if (round == kLargeRound) {
+      variant = "large";
+      plan = {draw(kLargeKillAfterOpenMin, kLargeKillAfterOpenMax), true};
+    } else if (pick % kBurstOneIn == 0) {
+      variant = "burst";
+      plan = {kOpenWaitMax, false, true};
+    } else if (pick % kKillFromStartOneIn == 0) {
+      plan = {draw(milliseconds(0), kKillFromStartMax), false};
+    } else {
+      plan = {draw(milliseconds(0), kKillAfterOpenMax), true};
+    }
+    std::vector<std::string> args = {path, mode, std::to_string(round)};
+    if (!variant.empty()) args.push_back(variant);
+    const WriterRun run = RunWriter(args, plan);
+    const std::string what = "round " + std::to_string(round) +
+                             (variant.empty() ? "" : " (" + variant + ")") + ": killed " +
+                             (plan.at_idle ? std::string("when idle")
+                                           : std::to_string(plan.after.count()) + " ms after " +
+                                                 (plan.from_open ? "its open" : "its start"));
+    INFO(mode << ", " << what << ", seed " << seed);
     REQUIRE_MESSAGE(run.exit_code == 128 + SIGKILL,
                     "the writer ended by itself (exit " << run.exit_code << "): see its stderr");
+    if (plan.from_open) REQUIRE_MESSAGE(run.opened, "the writer did not open the ledger in time");
+    // The writer recovered what the check after the last kill saw: nothing more, nothing less.
+    if (run.opened) CHECK(run.opened_head == last.head);
     ack_lines += run.acks.size();
     killed_in_open += run.opened ? 0 : 1;
     rounds_with_acks += run.acks.empty() ? 0 : 1;
     Findings merged;
     Merge(run, &acked, &merged);
     REQUIRE_MESSAGE(merged.problems.empty(), merged.Report());
-    last = CheckLedger(path, acked, /*read_only=*/true);
-    REQUIRE_MESSAGE(last.problems.empty(), last.Report());
+    ever_opened = ever_opened || run.opened;
+    last = CheckLedger(path, acked,
+                       ever_opened ? CheckOpen::kReadOnly : CheckOpen::kReadOnlyBeforeCreation);
+    if (!last.problems.empty()) FAIL(last.Report() << "\n  " << KeepForInspection(path));
+    checked_absent += last.absent ? 1 : 0;
   }
   // A last writable open recovers the ledger for good: still everything.
-  const Findings recovered = CheckLedger(path, acked, /*read_only=*/false);
+  const Findings recovered = CheckLedger(path, acked, CheckOpen::kWritable);
   CHECK_MESSAGE(recovered.problems.empty(), recovered.Report());
   CHECK(recovered.head == last.head);
   const auto seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  MESSAGE(mode << ": " << kRoundsPerMode << " kills (" << killed_in_open << " during open), "
-               << ack_lines << " acknowledgements, " << acked.size()
+  MESSAGE(mode << ": " << kRoundsPerMode << " kills (" << killed_in_open << " during open, "
+               << checked_absent << " before the ledger existed), " << ack_lines
+               << " acknowledgements, " << acked.size()
                << " distinct ids checked after every kill, head " << recovered.head << ", "
                << seconds << " s, seed " << seed);
   // Not vacuous: most writers got to acknowledge, and the checks covered many events.
@@ -243,29 +354,47 @@ TEST_CASE("power loss at random instants loses nothing acknowledged: inline sync
   PowerLossRounds("inline");
 }
 
+// A writer whose WAL syncs answer before its bytes are durable, in a fresh ledger; returns what
+// the check found after the kill.
+Findings RunDishonest(const std::string& mode, const std::string& variant) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  {  // an honest ledger first, so that only the dishonest writer's events can go missing
+    es::LedgerOptions options;
+    options.path = path;
+    auto created = es::Ledger::Open(options);
+    REQUIRE_MESSAGE(created.ok(), created.status().ToString());
+  }
+  const WriterRun run = RunWriter({path, mode, "0", variant}, {kDishonestRunMax, false, true});
+  REQUIRE(run.exit_code == 128 + SIGKILL);
+  REQUIRE(run.acks.size() >= kDishonestAcksMin);
+  std::map<std::string, uint64_t> acked;
+  Findings merged;
+  Merge(run, &acked, &merged);
+  REQUIRE_MESSAGE(merged.problems.empty(), merged.Report());
+  Findings f = CheckLedger(path, acked, CheckOpen::kReadOnly);
+  MESSAGE(mode << ", " << variant << ": " << f.acks_lost << " of " << f.acks_checked
+               << " acknowledged events lost, head " << f.head << "; " << f.Report());
+  // Lost events are the only problem: the ledger itself stays sound.
+  CHECK(f.problem_count == f.acks_lost);
+  return f;
+}
+
 TEST_CASE("the checks catch acknowledged events lost to WAL syncs that persist nothing") {
   for (const std::string mode : {"pipelined", "inline"}) {
     CAPTURE(mode);
-    testing::TempDir dir;
-    const std::string path = dir.Sub("ledger");
-    {  // an honest ledger first, so that only the lying writer's events can go missing
-      es::LedgerOptions options;
-      options.path = path;
-      auto created = es::Ledger::Open(options);
-      REQUIRE_MESSAGE(created.ok(), created.status().ToString());
-    }
-    const WriterRun run =
-        RunWriter({path, mode, "0", "lying-wal"}, kLyingRunMax, kLyingAcksBeforeKill);
-    REQUIRE(run.exit_code == 128 + SIGKILL);
-    REQUIRE(run.acks.size() >= kLyingAcksBeforeKill);
-    std::map<std::string, uint64_t> acked;
-    Findings merged;
-    Merge(run, &acked, &merged);
-    const Findings f = CheckLedger(path, acked, /*read_only=*/true);
-    MESSAGE(mode << ", lying WAL syncs: " << f.acks_lost << " of " << f.acks_checked
-                 << " acknowledged events lost; " << f.Report());
+    const Findings f = RunDishonest(mode, "lying-wal");
     CHECK(f.acks_lost == f.acks_checked);  // nothing reached the WAL on disk
     CHECK(f.head == 0);
+  }
+}
+
+TEST_CASE("the checks catch groups acknowledged one WAL sync early") {
+  for (const std::string mode : {"pipelined", "inline"}) {
+    CAPTURE(mode);
+    const Findings f = RunDishonest(mode, "lagging-wal");
+    CHECK(f.acks_lost > 0);               // the last group acknowledged before going idle
+    CHECK(f.acks_lost < f.acks_checked);  // only it: the earlier ones were synced in time
   }
 }
 

@@ -6,11 +6,19 @@
 // survived.
 //
 // Usage:
-//   power_loss_writer LEDGER_DIR pipelined|inline ROUND [lying-wal]
+//   power_loss_writer LEDGER_DIR pipelined|inline ROUND [large|burst|lying-wal|lagging-wal]
 //     ROUND (0, 1, ...) names the fresh ids, "r<ROUND>-t<thread>-<n>"; about one append in
 //     sixteen retries an id of an earlier round, which answers kDuplicate when that id was
-//     recorded. "lying-wal": WAL syncs persist nothing (LossyOptions::wal_sync_lies), a disk
-//     that lies about fsync, to prove that the test can fail.
+//     recorded. The threads append until the kill, except:
+//       large: about one event in two is large (40 to 120 KiB), so that the ledger's 64 MiB
+//         memtables fill within seconds: WAL switches, flushes and compactions then happen
+//         while events are acknowledged;
+//       burst: each thread stops after kIdleAfterAppends appends, and the writer prints
+//         "# idle": a kill from then on finds the ledger at rest, its last group acknowledged;
+//       lying-wal, lagging-wal: a burst whose WAL syncs answer before the bytes are durable
+//         (LossyOptions::WalSync), to prove that the test can fail: lying-wal persists nothing
+//         (a disk that lies about fsync), lagging-wal only what the previous sync was given (as
+//         if the ledger acknowledged each group one sync early: the last group is lost).
 //   power_loss_writer --probe DIR
 //     Writes files in DIR through the lossy file system, some synced and some not, checks that
 //     it reads them back as written, prints "ready" and waits to be killed (power_loss_test
@@ -22,15 +30,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "annals/eventstore/ledger.h"
@@ -51,12 +62,17 @@ constexpr uint64_t kBatchEventsMax = 6;
 // One append in kRetryOneIn retries an id of an earlier round (with n < kRetryIdsMax).
 constexpr uint64_t kRetryOneIn = 16;
 constexpr uint64_t kRetryIdsMax = 400;
-// One id in kLargeOneIn carries a large event (kLargePadBytesMin to +kLargePadBytesSpan), so
-// that WAL records span several 32 KiB WAL blocks and a loss can cut one.
+// Large events (kLargePadBytesMin to +kLargePadBytesSpan bytes of data): one id in kLargeOneIn,
+// so that WAL records span several 32 KiB WAL blocks and a loss can cut one; and with "large",
+// one fresh id in kLargeIdOneIn more, named "<id>-large".
 constexpr uint64_t kLargeOneIn = 32;
+constexpr uint64_t kLargeIdOneIn = 2;
+constexpr std::string_view kLargeSuffix = "-large";
 constexpr size_t kLargePadBytesMin = 40 << 10;
 constexpr size_t kLargePadBytesSpan = 80 << 10;
 constexpr size_t kSmallPadBytesMax = 200;
+// In a burst: appends per thread before the writer goes idle.
+constexpr uint64_t kIdleAfterAppends = 40;
 
 void WriteAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -88,7 +104,7 @@ class Printer {
 es::ProposedEvent EventOf(const std::string& id) {
   const uint64_t h = std::hash<std::string>{}(id);
   std::mt19937_64 content(h);
-  const size_t pad_bytes = h % kLargeOneIn == 0
+  const size_t pad_bytes = h % kLargeOneIn == 0 || id.ends_with(kLargeSuffix)
                                ? kLargePadBytesMin + content() % kLargePadBytesSpan
                                : content() % kSmallPadBytesMax;
   std::string pad(pad_bytes, 'a');
@@ -102,8 +118,9 @@ std::string FreshId(int round, int thread, uint64_t n) {
   return "r" + std::to_string(round) + "-t" + std::to_string(thread) + "-" + std::to_string(n);
 }
 
-// Appends until the process is killed.
-void AppendForever(es::Ledger& ledger, int round, int thread, Printer& out) {
+// Makes `appends` appends (single events or batches).
+void AppendMany(es::Ledger& ledger, int round, bool large, int thread, uint64_t appends,
+                Printer& out) {
   std::mt19937_64 rng(std::random_device{}());
   uint64_t n = 0;
   auto next_id = [&] {
@@ -111,9 +128,11 @@ void AppendForever(es::Ledger& ledger, int round, int thread, Printer& out) {
       return FreshId(static_cast<int>(rng() % static_cast<uint64_t>(round)),
                      static_cast<int>(rng() % kThreads), rng() % kRetryIdsMax);
     }
-    return FreshId(round, thread, n++);
+    std::string id = FreshId(round, thread, n++);
+    if (large && rng() % kLargeIdOneIn == 0) id += kLargeSuffix;
+    return id;
   };
-  for (;;) {
+  for (uint64_t a = 0; a < appends; ++a) {
     std::vector<std::string> ids;
     const size_t count = rng() % kBatchOneIn == 0 ? 2 + rng() % (kBatchEventsMax - 1) : 1;
     for (size_t i = 0; i < count; ++i) ids.push_back(next_id());
@@ -136,28 +155,59 @@ void AppendForever(es::Ledger& ledger, int round, int thread, Printer& out) {
   }
 }
 
-int RunWriter(const std::string& path, std::string_view mode, int round, bool lying_wal) {
+// The command line of a writer.
+struct WriterConfig {
+  es::LedgerOptions ledger;  // path and sync mode
+  int round = 0;
+  bool large = false;
+  uint64_t appends_per_thread = UINT64_MAX;  // until killed
   testing::LossyOptions lossy;
-  lossy.wal_sync_lies = lying_wal;
-  auto fs = std::make_shared<LossyFileSystem>(lossy);
+};
+
+std::optional<WriterConfig> ParseWriterArgs(const std::vector<std::string>& args) {
+  using WalSync = testing::LossyOptions::WalSync;
+  if (args.size() < 3 || args.size() > 4) return std::nullopt;
+  WriterConfig c;
+  c.ledger.path = args[0];
+  if (args[1] == "pipelined") {
+    c.ledger.sync_mode = es::LedgerOptions::SyncMode::kPipelined;
+  } else if (args[1] == "inline") {
+    c.ledger.sync_mode = es::LedgerOptions::SyncMode::kInline;
+  } else {
+    return std::nullopt;
+  }
+  c.round = std::atoi(args[2].c_str());
+  const std::string variant = args.size() == 4 ? args[3] : "";
+  if (variant == "large") {
+    c.large = true;
+  } else if (variant == "burst" || variant == "lying-wal" || variant == "lagging-wal") {
+    c.appends_per_thread = kIdleAfterAppends;
+    if (variant == "lying-wal") c.lossy.wal_sync = WalSync::kNothing;
+    if (variant == "lagging-wal") c.lossy.wal_sync = WalSync::kOneBehind;
+  } else if (!variant.empty()) {
+    return std::nullopt;
+  }
+  return c;
+}
+
+[[noreturn]] void RunWriter(WriterConfig config) {
+  auto fs = std::make_shared<LossyFileSystem>(config.lossy);
   // Never freed: the process ends by SIGKILL, with the ledger's threads still using it.
-  rocksdb::Env* env = testing::NewLossyEnv(fs).release();
-  es::LedgerOptions options;
-  options.path = path;
-  options.sync_mode =
-      mode == "inline" ? es::LedgerOptions::SyncMode::kInline : es::LedgerOptions::SyncMode::kPipelined;
-  options.env = env;
-  auto opened = es::Ledger::Open(options);
-  if (!opened.ok()) Die(3, "opening " + path + ": " + opened.status().ToString());
+  config.ledger.env = testing::NewLossyEnv(fs).release();
+  auto opened = es::Ledger::Open(config.ledger);
+  if (!opened.ok()) Die(3, "opening " + config.ledger.path + ": " + opened.status().ToString());
   es::Ledger* ledger = opened->release();
   Printer out;
   out.Line("# opened, head " + std::to_string(ledger->GetHead().position));
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] { AppendForever(*ledger, round, t, out); });
+    threads.emplace_back([&, t] {
+      AppendMany(*ledger, config.round, config.large, t, config.appends_per_thread, out);
+    });
   }
-  for (auto& t : threads) t.join();  // never: the threads append until the kill
-  return 0;
+  for (auto& t : threads) t.join();
+  out.Line("# idle");
+  for (;;) pause();
 }
 
 // -- the probe of the file system itself
@@ -265,7 +315,7 @@ bool ReadsBack(LossyFileSystem& fs, const std::string& fname, const std::string&
   return part.ToStringView() == std::string_view(expected).substr(middle);
 }
 
-int RunProbe(const std::string& dir) {
+[[noreturn]] void RunProbe(const std::string& dir) {
   LossyFileSystem fs;
   std::vector<ProbeFile> files;
   std::vector<std::unique_ptr<rocksdb::FSWritableFile>> open;  // kept open until the kill
@@ -284,13 +334,14 @@ int RunProbe(const std::string& dir) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 2 && args[0] == "--probe") return annals::RunProbe(args[1]);
-  const bool lying = args.size() == 4 && args[3] == "lying-wal";
-  if ((args.size() != 3 && !lying) || (args[1] != "pipelined" && args[1] != "inline")) {
+  if (args.size() == 2 && args[0] == "--probe") annals::RunProbe(args[1]);
+  std::optional<annals::WriterConfig> config = annals::ParseWriterArgs(args);
+  if (!config) {
     std::fprintf(stderr,
-                 "usage: power_loss_writer LEDGER_DIR pipelined|inline ROUND [lying-wal]\n"
+                 "usage: power_loss_writer LEDGER_DIR pipelined|inline ROUND "
+                 "[large|burst|lying-wal|lagging-wal]\n"
                  "       power_loss_writer --probe DIR\n");
     return 2;
   }
-  return annals::RunWriter(args[0], args[1], std::atoi(args[2].c_str()), lying);
+  annals::RunWriter(std::move(*config));
 }

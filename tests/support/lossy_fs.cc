@@ -108,27 +108,42 @@ IOStatus PwriteAll(int fd, std::string_view bytes, uint64_t offset, const std::s
   return IOStatus::OK();
 }
 
-// Makes the real file what the process sees (not yet durable: the caller syncs). Caller holds
-// state.mu.
-IOStatus WriteBack(LossyFileState& state, int fd, const std::string& fname, uint64_t* written) {
+// Writes the unsynced bytes before `limit` to the real file (not yet durable: the caller
+// syncs); with limit >= state.size, makes the real file what the process sees. A limit below
+// the size is honoured only while no truncation waits (for LossyOptions::WalSync::kOneBehind,
+// on append-only WAL files). Caller holds state.mu.
+IOStatus WriteBack(LossyFileState& state, int fd, const std::string& fname, uint64_t limit,
+                   uint64_t* written) {
   if (state.real_valid_size < state.real_size) {
+    limit = state.size;
     if (ftruncate(fd, static_cast<off_t>(state.real_valid_size)) != 0) {
       return Errno("truncating", fname, errno);
     }
     state.real_size = state.real_valid_size;
   }
+  const bool whole = limit >= state.size;
   for (const auto& [offset, extent] : state.dirty) {
-    IOStatus s = PwriteAll(fd, extent, offset, fname);
-    if (!s.ok()) return s;
-    state.real_size = std::max(state.real_size, offset + extent.size());
-    *written += extent.size();
+    if (offset >= limit) break;
+    const auto n = static_cast<size_t>(std::min<uint64_t>(extent.size(), limit - offset));
+    IOStatus s = PwriteAll(fd, std::string_view(extent).substr(0, n), offset, fname);
+    if (!s.ok()) return s;  // `dirty` is untouched: a later sync writes it all again
+    state.real_size = std::max(state.real_size, offset + n);
+    *written += n;
   }
-  if (state.real_size != state.size) {
+  std::map<uint64_t, std::string> kept;  // what is still unsynced
+  for (auto& [offset, extent] : state.dirty) {
+    if (offset >= limit) {
+      kept.emplace(offset, std::move(extent));
+    } else if (offset + extent.size() > limit) {
+      kept.emplace(limit, extent.substr(limit - offset));
+    }
+  }
+  if (whole && state.real_size != state.size) {
     if (ftruncate(fd, static_cast<off_t>(state.size)) != 0) return Errno("resizing", fname, errno);
     state.real_size = state.size;
   }
-  state.real_valid_size = state.size;
-  state.dirty.clear();
+  state.real_valid_size = state.real_size;
+  state.dirty = std::move(kept);
   return IOStatus::OK();
 }
 
@@ -170,7 +185,10 @@ class LossyWritableFile : public rocksdb::FSWritableFile {
  public:
   LossyWritableFile(LossyFileSystem* fs, std::string fname, int fd,
                     std::shared_ptr<LossyFileState> state)
-      : fs_(fs), fname_(std::move(fname)), lies_(fs->LiesAbout(fname_)), fd_(fd),
+      : fs_(fs),
+        fname_(std::move(fname)),
+        policy_(fs->SyncPolicy(fname_)),
+        fd_(fd),
         state_(std::move(state)) {}
   ~LossyWritableFile() override {
     if (fd_ >= 0) Close(IOOptions(), nullptr).PermitUncheckedError();
@@ -184,8 +202,7 @@ class LossyWritableFile : public rocksdb::FSWritableFile {
     return IOStatus::OK();
   }
   IOStatus Append(const Slice& data, const IOOptions& options,
-                  const DataVerificationInfo& /*verification_info*/,
-                  IODebugContext* dbg) override {
+                  const DataVerificationInfo& /*verification_info*/, IODebugContext* dbg) override {
     return Append(data, options, dbg);
   }
   IOStatus PositionedAppend(const Slice& data, uint64_t offset, const IOOptions& /*options*/,
@@ -200,8 +217,7 @@ class LossyWritableFile : public rocksdb::FSWritableFile {
                             IODebugContext* dbg) override {
     return PositionedAppend(data, offset, options, dbg);
   }
-  IOStatus Truncate(uint64_t size, const IOOptions& /*options*/,
-                    IODebugContext* /*dbg*/) override {
+  IOStatus Truncate(uint64_t size, const IOOptions& /*options*/, IODebugContext* /*dbg*/) override {
     std::lock_guard lock(state_->mu);
     state_->Truncate(size);
     return IOStatus::OK();
@@ -254,14 +270,20 @@ class LossyWritableFile : public rocksdb::FSWritableFile {
   // Writes the unsynced bytes back under the lock, then syncs outside it, so that appends go on
   // during the sync (they are not covered by it, and stay unsynced).
   IOStatus Persist(bool metadata) {
-    if (lies_) {
-      fs_->CountIgnoredSync();
+    using WalSync = LossyOptions::WalSync;
+    if (policy_ == WalSync::kNothing) {
+      fs_->CountShortSync();
       return IOStatus::OK();
     }
     uint64_t written = 0;
     {
       std::lock_guard lock(state_->mu);
-      IOStatus s = WriteBack(*state_, fd_, fname_, &written);
+      uint64_t limit = state_->size;
+      if (policy_ == WalSync::kOneBehind) {
+        std::swap(limit, previous_sync_size_);
+        if (limit < state_->size) fs_->CountShortSync();
+      }
+      IOStatus s = WriteBack(*state_, fd_, fname_, limit, &written);
       if (!s.ok()) return s;
     }
     int rc;
@@ -275,8 +297,9 @@ class LossyWritableFile : public rocksdb::FSWritableFile {
 
   LossyFileSystem* const fs_;  // outlives the file: the Env holds the file system
   const std::string fname_;
-  const bool lies_;
+  const LossyOptions::WalSync policy_;
   int fd_;
+  uint64_t previous_sync_size_ = 0;  // kOneBehind: the size the previous sync was given
   const std::shared_ptr<LossyFileState> state_;
 };
 
@@ -287,8 +310,8 @@ class LossyRandomAccessFile : public rocksdb::FSRandomAccessFile {
                         std::unique_ptr<rocksdb::FSRandomAccessFile> real)
       : state_(std::move(state)), real_(std::move(real)) {}
 
-  IOStatus Read(uint64_t offset, size_t n, const IOOptions& options, Slice* result,
-                char* scratch, IODebugContext* dbg) const override {
+  IOStatus Read(uint64_t offset, size_t n, const IOOptions& options, Slice* result, char* scratch,
+                IODebugContext* dbg) const override {
     std::lock_guard lock(state_->mu);
     return ReadOverlaid(*state_, *real_, offset, n, options, result, scratch, dbg);
   }
@@ -343,7 +366,7 @@ LossyCounts LossyFileSystem::counts() const {
   c.bytes_appended = bytes_appended_.load(std::memory_order_relaxed);
   c.bytes_persisted = bytes_persisted_.load(std::memory_order_relaxed);
   c.syncs = syncs_.load(std::memory_order_relaxed);
-  c.syncs_ignored = syncs_ignored_.load(std::memory_order_relaxed);
+  c.syncs_short = syncs_short_.load(std::memory_order_relaxed);
   c.closes_unsynced = closes_unsynced_.load(std::memory_order_relaxed);
   return c;
 }
@@ -355,8 +378,8 @@ uint64_t LossyFileSystem::UnsyncedBytes(const std::string& fname) const {
   return state->UnsyncedBytes();
 }
 
-bool LossyFileSystem::LiesAbout(const std::string& fname) const {
-  return options_.wal_sync_lies && fname.ends_with(".log");
+LossyOptions::WalSync LossyFileSystem::SyncPolicy(const std::string& fname) const {
+  return fname.ends_with(".log") ? options_.wal_sync : LossyOptions::WalSync::kAll;
 }
 
 void LossyFileSystem::CountSync(uint64_t bytes_persisted) {
@@ -381,8 +404,8 @@ void LossyFileSystem::ForgetIfSynced(const std::shared_ptr<LossyFileState>& stat
 
 IOStatus LossyFileSystem::OpenWritable(const std::string& fname, bool truncate,
                                        std::unique_ptr<rocksdb::FSWritableFile>* result) {
-  const int fd = open(fname.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0),
-                      0644);
+  const int fd =
+      open(fname.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
   if (fd < 0) return Errno("opening", fname, errno);
   std::shared_ptr<LossyFileState> state;
   {
@@ -432,8 +455,7 @@ IOStatus LossyFileSystem::ReuseWritableFile(const std::string& fname,
   return IOStatus::NotSupported("LossyFileSystem does not recycle files", fname);
 }
 
-IOStatus LossyFileSystem::NewRandomRWFile(const std::string& fname,
-                                          const FileOptions& /*options*/,
+IOStatus LossyFileSystem::NewRandomRWFile(const std::string& fname, const FileOptions& /*options*/,
                                           std::unique_ptr<rocksdb::FSRandomRWFile>* /*result*/,
                                           IODebugContext* /*dbg*/) {
   return IOStatus::NotSupported("LossyFileSystem has no random read-write files", fname);
@@ -451,8 +473,7 @@ IOStatus LossyFileSystem::NewSequentialFile(const std::string& fname, const File
   return IOStatus::OK();
 }
 
-IOStatus LossyFileSystem::NewRandomAccessFile(const std::string& fname,
-                                              const FileOptions& options,
+IOStatus LossyFileSystem::NewRandomAccessFile(const std::string& fname, const FileOptions& options,
                                               std::unique_ptr<rocksdb::FSRandomAccessFile>* result,
                                               IODebugContext* dbg) {
   auto state = Find(fname);
@@ -526,8 +547,8 @@ IOStatus LossyFileSystem::LinkFile(const std::string& src, const std::string& ta
   return s;
 }
 
-IOStatus LossyFileSystem::Truncate(const std::string& fname, size_t size,
-                                   const IOOptions& options, IODebugContext* dbg) {
+IOStatus LossyFileSystem::Truncate(const std::string& fname, size_t size, const IOOptions& options,
+                                   IODebugContext* dbg) {
   auto state = Find(fname);
   if (state == nullptr) return target()->Truncate(fname, size, options, dbg);
   std::lock_guard lock(state->mu);
