@@ -34,7 +34,7 @@
 #include "annals/eventstore/ledger.h"
 #include "annals/testing/child_process.h"
 #include "annals/testing/test_util.h"
-#include "support/lossy_fs.h"
+#include "annals/testing/lossy_fs.h"
 
 namespace annals {
 namespace {

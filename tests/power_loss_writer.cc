@@ -46,7 +46,7 @@
 
 #include "annals/eventstore/ledger.h"
 #include "annals/testing/test_util.h"
-#include "support/lossy_fs.h"
+#include "annals/testing/lossy_fs.h"
 
 namespace annals {
 namespace {

@@ -1,6 +1,6 @@
 // LossyFileSystem (lossy_fs.h): writable files that keep unsynced bytes in memory, and readers
 // that see them.
-#include "lossy_fs.h"
+#include "annals/testing/lossy_fs.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
