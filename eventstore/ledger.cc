@@ -217,10 +217,15 @@ bool PrepareBatch(std::vector<ProposedEvent>& events, std::vector<PreparedEvent>
 class Ledger::Impl {
  public:
   explicit Impl(LedgerOptions options) : options_(std::move(options)) {}
-  ~Impl() { Close(); }
+  // Closes (stopping the threads), then closes the database.
+  ~Impl() {
+    Close();
+    CloseDb();
+  }
 
   Status Open();
   void Close();
+  void CloseDb();
   void Submit(std::vector<ProposedEvent> events, Completion done);
   Head GetHead() const;
   uint64_t WaitForHead(uint64_t position, std::chrono::milliseconds timeout) const;
@@ -513,16 +518,18 @@ void Ledger::Impl::Close() {
       closed_ = true;
     }
     head_cv_.notify_all();
-    if (db_ != nullptr) {
-      for (auto* h : handles_) {
-        // Destroying a handle fails only for a handle of another DB: a programmer error.
-        ANNALS_ASSERT(db_->DestroyColumnFamilyHandle(h).ok());
-      }
-      handles_.clear();
-      delete db_;
-      db_ = nullptr;
-    }
   });
+}
+
+void Ledger::Impl::CloseDb() {
+  if (db_ == nullptr) return;
+  for (auto* h : handles_) {
+    // Destroying a handle fails only for a handle of another DB: a programmer error.
+    ANNALS_ASSERT(db_->DestroyColumnFamilyHandle(h).ok());
+  }
+  handles_.clear();
+  delete db_;
+  db_ = nullptr;
 }
 
 // ---------------------------------------------------------------- submitting

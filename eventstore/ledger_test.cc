@@ -304,6 +304,9 @@ TEST_CASE("close answers everything queued and refuses what comes after") {
   ledger->Close();
   CHECK(answered == 200);
   CHECK(AppendOne(*ledger, "late").code == AppendCode::kUnavailable);
+  // Reads go on until the Ledger is destroyed.
+  CHECK(ledger->GetHead().position == 200);
+  CHECK(ledger->ReadAt(200).ok());
 }
 
 }  // namespace

@@ -114,7 +114,8 @@ class Ledger {
   Ledger& operator=(const Ledger&) = delete;
 
   // Stops accepting appends (later ones answer kUnavailable), writes and acknowledges
-  // everything already queued, then stops the threads. Idempotent.
+  // everything already queued, then stops the threads. Reads still work until the Ledger is
+  // destroyed, which closes the database. Idempotent.
   void Close();
 
   // Called exactly once with one outcome per event, in order, after the fsync that covers the
