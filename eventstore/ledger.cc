@@ -33,7 +33,6 @@ namespace {
 using internal::IdemValue;
 using internal::RecordKey;
 using internal::StreamKey;
-using internal::TypeKey;
 
 // How often a refused write may try to bring failed storage back (DB::Resume).
 constexpr auto kRecoverIntervalMs = std::chrono::milliseconds(100);
@@ -101,9 +100,8 @@ struct StagedKey {
   std::string stream;
   uint64_t revision;
   std::string hash;
-  bool appended;  // staged by this group (false: found in RocksDB)
-  std::string idem_key;     // with `appended`: the dedup index key
-  std::string stream_hash;  // with `appended`: NameHash(stream)
+  std::string idem_key;     // staged by this group: the dedup index key ("" when read back)
+  std::string stream_hash;  // staged by this group: NameHash(stream)
 };
 
 // Writer state a request changes; copied per request so that a refused batch leaves no trace.
@@ -724,7 +722,6 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   for (auto& [key, stored] : staging.records) batch->Put(records_cf_, key, stored);
   for (auto& type_key : staging.type_keys) batch->Put(types_cf_, type_key, "");
   for (auto& [key, staged] : staging.keys) {
-    ANNALS_ASSERT(staged.appended);
     batch->Put(idem_cf_, staged.idem_key, IdemValue(staged.position, staged.digest));
     if (!staged.stream.empty()) {
       batch->Put(streams_cf_, internal::IndexKey(staged.stream_hash, staged.revision),
@@ -777,8 +774,8 @@ AppendOutcome Ledger::Impl::StageEvent(PreparedEvent& event, Staging* staging) {
   o.revision = next_revision;
   o.stream = stream;
   o.hash = record.hash();
-  staging->keys[key] = StagedKey{o.position,    digest, stream, next_revision, o.hash, true,
-                                 event.idem_key, event.stream_hash};
+  staging->keys[key] = StagedKey{o.position, digest,         stream,
+                                 next_revision, o.hash, event.idem_key, event.stream_hash};
   if (!stream.empty()) staging->stream_next[stream] = next_revision + 1;
   staging->tip.next_position += 1;
   staging->tip.head_hash = record.hash();
@@ -860,7 +857,6 @@ Result<std::optional<StagedKey>> Ledger::Impl::LookupKey(
   found.stream = original.stream();
   found.revision = original.revision();
   found.hash = original.hash();
-  found.appended = false;
   return std::optional<StagedKey>(std::move(found));
 }
 

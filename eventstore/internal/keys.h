@@ -65,8 +65,4 @@ inline std::string StreamKey(std::string_view stream, uint64_t revision) {
   return IndexKey(NameHash(stream), revision);
 }
 
-inline std::string TypeKey(std::string_view type, uint64_t position) {
-  return IndexKey(NameHash(type), position);
-}
-
 }  // namespace annals::eventstore::internal
