@@ -23,6 +23,7 @@
 
 #include "annals/base/assert.h"
 #include "annals/eventstore/limits.h"
+#include "annals/eventstore/rocks_status.h"
 #include "internal/keys.h"
 #include "internal/names.h"
 
@@ -41,18 +42,6 @@ constexpr auto kRecoverIntervalMs = std::chrono::milliseconds(100);
 constexpr size_t kRecordOverheadBytesMax = 4096;
 static_assert(kRecordOverheadBytesMax >
               kStreamBytesMax + kIdempotencyKeyBytesMax + kOriginBytesMax + 3 * kSha256Size + 64);
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::Ok();
-  std::string m(what);
-  m += ": ";
-  m += s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(std::move(m));
-  if (s.IsNotFound()) return Status::NotFound(std::move(m));
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(m));
-  if (s.IsBusy() || s.IsTryAgain()) return Status::Unavailable(std::move(m));
-  return Status::IOError(std::move(m));
-}
 
 int64_t SystemClockNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
