@@ -1,6 +1,7 @@
 // Goal: the base library's contracts hold: Status/Result carry codes and messages, the
 // big-endian coding sorts numerically and round-trips, SHA-256 matches known vectors, and the
-// JSON writer escapes every control character so the output parses back.
+// JSON writer escapes every control character so the output parses back, and RFC 3339 times are
+// written in UTC and read with any offset, refusing what does not exist.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
@@ -84,6 +85,21 @@ TEST_CASE("rfc 3339 formatting") {
   CHECK(FormatRfc3339(1522900584, 120000000) == "2018-04-05T03:56:24.12Z");
   CHECK(FormatRfc3339Nanos(1522900584000000001) == "2018-04-05T03:56:24.000000001Z");
   CHECK(FormatRfc3339Nanos(-1) == "1969-12-31T23:59:59.999999999Z");
+}
+
+TEST_CASE("rfc 3339 parsing: offsets, fractions, range; reasons follow a name") {
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+  CHECK_FALSE(ParseRfc3339("2018-04-05T05:56:24.5+02:00", &seconds, &nanos).has_value());
+  CHECK(FormatRfc3339(seconds, nanos) == "2018-04-05T03:56:24.5Z");
+  CHECK_FALSE(ParseRfc3339("0001-01-01t00:00:00z", &seconds, &nanos).has_value());
+  CHECK(seconds == kRfc3339SecondsMin);
+  CHECK(ParseRfc3339("yesterday", &seconds, &nanos)->starts_with("must be an RFC 3339"));
+  CHECK(*ParseRfc3339("2026-02-30T00:00:00Z", &seconds, &nanos) == "has a date that does not exist");
+  CHECK(ParseRfc3339("2026-01-01T00:00:60Z", &seconds, &nanos).has_value());
+  CHECK(ParseRfc3339("2026-01-01T00:00:00", &seconds, &nanos).has_value());     // no offset
+  CHECK(ParseRfc3339("2026-01-01T00:00:00.Z", &seconds, &nanos).has_value());   // no digits
+  CHECK(ParseRfc3339("0001-01-01T00:00:00+00:01", &seconds, &nanos).has_value());  // < year 1
 }
 }  // namespace
 }  // namespace annals

@@ -7,7 +7,6 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -21,6 +20,7 @@
 #include "annals/base/sha256.h"
 #include "annals/base/time_format.h"
 #include "annals/eventstore/limits.h"
+#include "annals/schemas/event_data.h"
 
 namespace annals::eventstore {
 namespace {
@@ -192,99 +192,21 @@ bool IsMediaType(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Timestamps (RFC 3339). google.protobuf.Timestamp spans 0001-01-01 to 9999-12-31 UTC.
 
-constexpr int64_t kTimestampSecondsMin = -62135596800;  // 0001-01-01T00:00:00Z
-constexpr int64_t kTimestampSecondsMax = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr int32_t kNanosPerSecond = 1000000000;
-constexpr size_t kFractionDigitsMax = 9;
 
 bool IsValidTimestamp(const Timestamp& t) {
-  return t.seconds() >= kTimestampSecondsMin && t.seconds() <= kTimestampSecondsMax &&
+  return t.seconds() >= kRfc3339SecondsMin && t.seconds() <= kRfc3339SecondsMax &&
          t.nanos() >= 0 && t.nanos() < kNanosPerSecond;
-}
-
-// Reads exactly `count` decimal digits at text[*i] into *value.
-bool ReadDigits(std::string_view text, size_t* i, size_t count, int* value) {
-  if (text.size() - *i < count) return false;
-  *value = 0;
-  for (size_t end = *i + count; *i < end; ++*i) {
-    if (!IsAsciiDigit(text[*i])) return false;
-    *value = *value * 10 + (text[*i] - '0');
-  }
-  return true;
-}
-
-bool ReadChar(std::string_view text, size_t* i, std::string_view allowed) {
-  if (*i >= text.size() || allowed.find(text[*i]) == std::string_view::npos) return false;
-  ++*i;
-  return true;
-}
-
-// The parts of an RFC 3339 date-time as written, before any range check.
-struct DateTimeFields {
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  int32_t nanos = 0;
-  int offset_minutes = 0;  // local time minus UTC
-};
-
-// fraction = "." 1*9DIGIT; absent is zero. False on a '.' without digits or with more than 9.
-bool ReadFraction(std::string_view text, size_t* i, int32_t* nanos) {
-  *nanos = 0;
-  if (!ReadChar(text, i, ".")) return true;
-  size_t digit_count = 0;
-  for (; *i < text.size() && IsAsciiDigit(text[*i]); ++*i, ++digit_count) {
-    if (digit_count == kFractionDigitsMax) return false;
-    *nanos = *nanos * 10 + (text[*i] - '0');
-  }
-  for (size_t k = digit_count; k < kFractionDigitsMax; ++k) *nanos *= 10;
-  return digit_count > 0;
-}
-
-// time-offset = "Z" / ("+" / "-") hh ":" mm
-bool ReadOffset(std::string_view text, size_t* i, int* offset_minutes) {
-  *offset_minutes = 0;
-  if (ReadChar(text, i, "Zz")) return true;
-  const bool negative = *i < text.size() && text[*i] == '-';
-  int hours = 0, minutes = 0;
-  if (!ReadChar(text, i, "+-") || !ReadDigits(text, i, 2, &hours) || !ReadChar(text, i, ":") ||
-      !ReadDigits(text, i, 2, &minutes) || hours > 23 || minutes > 59) {
-    return false;
-  }
-  *offset_minutes = (negative ? -1 : 1) * (hours * 60 + minutes);
-  return true;
-}
-
-bool ReadDateTimeFields(std::string_view text, DateTimeFields* f) {
-  size_t i = 0;
-  return ReadDigits(text, &i, 4, &f->year) && ReadChar(text, &i, "-") &&
-         ReadDigits(text, &i, 2, &f->month) && ReadChar(text, &i, "-") &&
-         ReadDigits(text, &i, 2, &f->day) && ReadChar(text, &i, "Tt") &&
-         ReadDigits(text, &i, 2, &f->hour) && ReadChar(text, &i, ":") &&
-         ReadDigits(text, &i, 2, &f->minute) && ReadChar(text, &i, ":") &&
-         ReadDigits(text, &i, 2, &f->second) && ReadFraction(text, &i, &f->nanos) &&
-         ReadOffset(text, &i, &f->offset_minutes) && i == text.size();
 }
 
 // An RFC 3339 date-time as a Timestamp, or the reason it is not one.
 std::optional<std::string> ParseTimestamp(std::string_view text, Timestamp* out) {
-  namespace chrono = std::chrono;
-  DateTimeFields f;
-  if (!ReadDateTimeFields(text, &f)) {
-    return "time must be an RFC 3339 timestamp such as 2018-04-05T03:56:24Z or "
-           "2018-04-05T05:56:24.5+02:00";
-  }
-  const chrono::year_month_day date{chrono::year{f.year},
-                                    chrono::month{static_cast<unsigned>(f.month)},
-                                    chrono::day{static_cast<unsigned>(f.day)}};
-  if (!date.ok()) return "time has a date that does not exist";
-  if (f.hour > 23 || f.minute > 59) return "time has an hour or minute out of range";
-  // Timestamp has no leap seconds (it is smeared time), so 60 cannot be kept.
-  if (f.second > 59) return "time has a second out of range (leap seconds are not supported)";
-  const int64_t days = chrono::sys_days(date).time_since_epoch().count();
-  const int64_t seconds = days * 86400 + f.hour * 3600 + f.minute * 60 + f.second -
-                          int64_t{f.offset_minutes} * 60;
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+  if (auto reason = ParseRfc3339(text, &seconds, &nanos)) return "time " + *reason;
   out->set_seconds(seconds);
-  out->set_nanos(f.nanos);
-  if (!IsValidTimestamp(*out)) return "time must lie between years 0001 and 9999 in UTC";
+  out->set_nanos(nanos);
+  ANNALS_ASSERT(IsValidTimestamp(*out));
   return std::nullopt;
 }
 
@@ -539,6 +461,23 @@ bool HasUnknownFields(const CloudEvent& event) {
   return false;
 }
 
+// A domain event (docs/events.md) carries JSON data that fits its type's schema.
+Refusal CheckDomainData(const CloudEvent& event) {
+  if (!schemas::IsCatalogType(event.type())) return std::nullopt;
+  if (!IsJsonContentType(ContentTypeOf(event))) {
+    return Refuse(kDataContentType, fmt::format("{} carries JSON data: datacontenttype must be "
+                                                "application/json or absent", event.type()));
+  }
+  if (event.data_case() == CloudEvent::kBinaryData) {
+    return Refuse("data", fmt::format("{} carries JSON data, not data_base64", event.type()));
+  }
+  // text_data() is empty when the event has no data: ValidateEventData refuses that.
+  if (auto error = schemas::ValidateEventData(event.type(), event.text_data())) {
+    return Refuse(error->field, std::move(error->reason));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<InvalidAttribute> ValidateCloudEvent(const CloudEvent& event) {
@@ -548,7 +487,7 @@ std::optional<InvalidAttribute> ValidateCloudEvent(const CloudEvent& event) {
   if (HasUnknownFields(event)) {
     return Refuse("event", "the event carries unknown protobuf fields, which JSON cannot carry");
   }
-  return std::nullopt;
+  return CheckDomainData(event);
 }
 
 bool IsJsonContentType(std::string_view datacontenttype) {

@@ -1,9 +1,10 @@
 // Goal: bad input gets a clear refusal naming what is wrong, and changes nothing. Every case of
 // tests/data/bad_events.txt (malformed JSON, missing and malformed attributes, bad extensions,
-// data and data_base64 together, ...) is imported through annalsctl as a client would send it;
-// each must answer "invalid" naming the case's attribute, in order, the import must exit 1, and
-// the ledger must hold no event afterwards. The same events sent one by one through
-// `annalsctl append`-like library calls are covered by cloudevent_test.
+// data and data_base64 together, domain event data that breaks its schema, ...) is imported
+// through annalsctl as a client would send it; each must answer "invalid" naming the case's
+// attribute, in order, the import must exit 1, and the ledger must hold no event afterwards.
+// The same events sent one by one through `annalsctl append`-like library calls are covered by
+// cloudevent_test (and the data of domain events by event_data_test).
 #include <doctest/doctest.h>
 #include <simdjson.h>
 

@@ -41,7 +41,7 @@ std::string Field(const std::string& json_line, const char* name) {
 }
 
 const char* kGood =
-    R"({"specversion":"1.0","type":"registry.peer.added.v1","source":"/ops","id":"p1","subject":"peer-1","data":{"peer_id":"1"}})";
+    R"({"specversion":"1.0","type":"registry.peer.added.v1","source":"/ops","id":"p1","subject":"peer-1","data":{"peer_id":"1","name":"peer one","base_url":"https://peer-1.example","spiffe_id":"spiffe://peer-1.example/registry","kind":"frame","relation":"direct"}})";
 
 TEST_CASE("import: one answer per line, in order; bad lines refused by attribute") {
   testing::TempDir dir;

@@ -35,7 +35,9 @@ std::string EventLine(const std::string& id) {
   return R"({"specversion":"1.0","type":"registry.agent.card_updated.v1","source":"/crash","id":")" +
          id + R"(","subject":"agent-)" + std::to_string(h % kStreams) +
          R"(","datacontenttype":"application/json","data":{"did":")" + id +
-         R"(","name":"agent","skills":[{"id":"s","name":"search","tags":["a","b"]}]}})" + "\n";
+         R"(","name":"agent","description":"","version":"1","url":"https://agents.example/a",)"
+         R"("skills":[{"id":"s","name":"search","tags":["a","b"]}],"tags":[],)"
+         R"("provider":{"organization":"crash","url":"https://crash.example"},"card":{}}})" + "\n";
 }
 
 struct Ack {

@@ -20,15 +20,46 @@
 #include "annals/base/json_writer.h"
 #include "annals/eventstore/ledger.h"
 #include "annals/eventstore/limits.h"
+#include "bench_internal.h"
 #include "commands.h"
 
 namespace annals::tools {
 
 namespace es = annals::eventstore;
 
+// Shared with the view workloads (bench_internal.h).
+double Rate(uint64_t events, BenchClock::time_point start) {
+  const double s = std::chrono::duration<double>(BenchClock::now() - start).count();
+  return s > 0 ? static_cast<double>(events) / s : 0;
+}
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "annalsctl bench: %s\n", what.c_str());
+  std::exit(kExitError);
+}
+
+es::LedgerOptions::SyncMode g_sync_mode = es::LedgerOptions::SyncMode::kPipelined;
+
+std::unique_ptr<es::Ledger> FreshLedger(const std::string& path) {
+  std::filesystem::remove_all(path);
+  es::LedgerOptions options;
+  options.path = path;
+  options.sync_mode = g_sync_mode;
+  auto ledger = es::Ledger::Open(options);
+  if (!ledger.ok()) Fail(ledger.status().ToString());
+  return std::move(ledger).value();
+}
+
+void CheckAppended(const es::AppendOutcome& o) {
+  if (o.code != es::AppendCode::kAppended) {
+    Fail(std::string("append answered ") + std::string(es::AppendCodeName(o.code)) + ": " +
+         o.error.reason);
+  }
+}
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = BenchClock;
 
 struct Sizes {
   uint64_t single_writer;
@@ -38,21 +69,14 @@ struct Sizes {
   uint64_t dedup_small_fill;
   uint64_t dedup_large_fill;
   uint64_t dedup_probe;
+  bool quick;
 };
 
-constexpr Sizes kQuick{2'000, 64'000, 256'000, 200'000, 0, 0, 0};
-constexpr Sizes kFull{10'000, 320'000, 1'024'000, 1'000'000, 100'000, 10'000'000, 128'000};
-constexpr int kConcurrentThreads = 64;
+constexpr Sizes kQuick{2'000, 64'000, 256'000, 200'000, 0, 0, 0, true};
+constexpr Sizes kFull{10'000, 320'000, 1'024'000, 1'000'000, 100'000, 10'000'000, 128'000, false};
 constexpr int kBatchEvents = 256;
 // Streams the payloads spread over: agents with a few revisions each.
 constexpr uint64_t kStreams = 1000;
-
-struct Figure {
-  std::string name;
-  double events_per_s = 0;
-  std::string baseline;
-  double baseline_events_per_s = 0;
-};
 
 es::CloudEvent PayloadEvent(uint64_t i) {
   es::CloudEvent e;
@@ -73,36 +97,7 @@ es::CloudEvent PayloadEvent(uint64_t i) {
 // The raw baseline stores the event's JSON form, as a plain RocksDB event log would.
 std::string PayloadJson(uint64_t i) { return es::CloudEventToJson(PayloadEvent(i)); }
 
-double Rate(uint64_t events, Clock::time_point start) {
-  const double s = std::chrono::duration<double>(Clock::now() - start).count();
-  return s > 0 ? static_cast<double>(events) / s : 0;
-}
-
-void Fail(const std::string& what) {
-  std::fprintf(stderr, "annalsctl bench: %s\n", what.c_str());
-  std::exit(kExitError);
-}
-
 // ---- annals side
-
-es::LedgerOptions::SyncMode g_sync_mode = es::LedgerOptions::SyncMode::kPipelined;
-
-std::unique_ptr<es::Ledger> FreshLedger(const std::string& path) {
-  std::filesystem::remove_all(path);
-  es::LedgerOptions options;
-  options.path = path;
-  options.sync_mode = g_sync_mode;
-  auto ledger = es::Ledger::Open(options);
-  if (!ledger.ok()) Fail(ledger.status().ToString());
-  return std::move(ledger).value();
-}
-
-void CheckAppended(const es::AppendOutcome& o) {
-  if (o.code != es::AppendCode::kAppended) {
-    Fail(std::string("append answered ") + std::string(es::AppendCodeName(o.code)) + ": " +
-         o.error.reason);
-  }
-}
 
 es::ProposedEvent Proposal(uint64_t i) {
   es::ProposedEvent p;
@@ -336,7 +331,18 @@ void Print(const std::vector<Figure>& figures, bool json) {
     for (const auto& f : figures) {
       w.BeginObject().Member("name", f.name).Key("events_per_s").Double(std::round(f.events_per_s));
       w.Member("baseline", f.baseline).Key("baseline_events_per_s").Double(std::round(f.baseline_events_per_s));
-      w.Key("ratio").Double(std::round(100 * f.events_per_s / f.baseline_events_per_s) / 100).EndObject();
+      w.Key("ratio");
+      if (f.baseline_events_per_s > 0) {
+        w.Double(std::round(100 * f.events_per_s / f.baseline_events_per_s) / 100);
+      } else {
+        w.Null();
+      }
+      if (f.p99_ms >= 0) {
+        w.Key("p50_ms").Double(std::round(1000 * f.p50_ms) / 1000);
+        w.Key("p99_ms").Double(std::round(1000 * f.p99_ms) / 1000);
+      }
+      if (!f.target.empty()) w.Member("target", f.target);
+      w.EndObject();
     }
     w.EndArray().EndObject();
     std::printf("%s\n", w.str().c_str());
@@ -345,9 +351,18 @@ void Print(const std::vector<Figure>& figures, bool json) {
   std::printf("%-16s %14s %14s %7s  %s\n", "workload", "annals ev/s", "baseline ev/s", "ratio",
               "baseline");
   for (const auto& f : figures) {
-    std::printf("%-16s %14.0f %14.0f %7.2f  %s\n", f.name.c_str(), f.events_per_s,
-                f.baseline_events_per_s, f.events_per_s / f.baseline_events_per_s,
-                f.baseline.c_str());
+    if (f.baseline_events_per_s > 0) {
+      std::printf("%-16s %14.0f %14.0f %7.2f  %s\n", f.name.c_str(), f.events_per_s,
+                  f.baseline_events_per_s, f.events_per_s / f.baseline_events_per_s,
+                  f.baseline.c_str());
+    } else {
+      std::printf("%-16s %14.0f %14s %7s  %s\n", f.name.c_str(), f.events_per_s, "-", "-",
+                  f.baseline.c_str());
+    }
+    if (f.p99_ms >= 0) {
+      std::printf("%-16s p50 %.3f ms, p99 %.3f ms (target %s)\n", "", f.p50_ms, f.p99_ms,
+                  f.target.c_str());
+    }
   }
 }
 
@@ -375,7 +390,10 @@ int RunBench(const BenchArgs& args) {
   using Workload = std::vector<Figure> (*)(const std::string&, const Sizes&);
   const std::vector<std::pair<std::string, Workload>> workloads = {
       {"single-writer", SingleWriter}, {"concurrent-64", Concurrent}, {"batch-256", Batch},
-      {"read-all", ReadAll},           {"dedup-at-scale", DedupAtScale}};
+      {"read-all", ReadAll},           {"dedup-at-scale", DedupAtScale},
+      {"rebuild-agents", [](const std::string& d, const Sizes& s) { return RebuildAgents(d, s.quick); }},
+      {"discover", [](const std::string& d, const Sizes& s) { return Discover(d, s.quick); }},
+      {"projection-lag", [](const std::string& d, const Sizes& s) { return ProjectionLag(d, s.quick); }}};
   std::vector<Figure> figures;
   for (const auto& [name, run] : workloads) {
     if (!Selected(args.only, name)) continue;

@@ -40,4 +40,45 @@ int RunExport(const GlobalOptions& global);
 int RunVerify(const GlobalOptions& global);
 int RunStats(const GlobalOptions& global);
 
+// The views (view_commands.cc). Queries and check first fold the views up to the head when no
+// server holds <data>/views.
+int RunViews(const GlobalOptions& global);
+struct RebuildArgs {
+  std::string view;  // one view, or
+  bool all = false;  // every view
+  std::optional<uint64_t> to;  // stop at this position (default: the head)
+};
+int RunRebuild(const GlobalOptions& global, const RebuildArgs& args);
+struct CheckArgs {
+  std::string view;
+  bool all = false;
+};
+int RunCheck(const GlobalOptions& global, const CheckArgs& args);
+struct DiscoverArgs {
+  std::string text;
+  std::optional<size_t> limit;  // default: the agents view's
+  std::string cursor;
+};
+int RunDiscover(const GlobalOptions& global, const DiscoverArgs& args);
+int RunAgent(const GlobalOptions& global, const std::string& did);
+int RunPeers(const GlobalOptions& global);
+int RunPeer(const GlobalOptions& global, const std::string& peer_id);
+struct CardsArgs {
+  std::string since;  // "": from the start
+  std::optional<size_t> limit;
+};
+int RunCards(const GlobalOptions& global, const CardsArgs& args);
+// peer_id "": this registry's own card.
+int RunRegistryCard(const GlobalOptions& global, const std::string& peer_id);
+// peer_id "": every peer.
+int RunCompliance(const GlobalOptions& global, const std::string& peer_id);
+
+// Prints a generated registry history as CloudEvents JSON lines (sample_events.h).
+struct SampleArgs {
+  uint64_t agents = 1000;
+  uint64_t peers = 5;
+  uint64_t seed = 1;
+};
+int RunSample(const SampleArgs& args);
+
 }  // namespace annals::tools

@@ -15,6 +15,7 @@
 #include "annals/eventstore/ledger.h"
 #include "annals/eventstore/limits.h"
 #include "annals/eventstore/record_json.h"
+#include "cli_support.h"
 #include "commands.h"
 #include "progress.h"
 
@@ -28,50 +29,6 @@ namespace {
 constexpr size_t kImportWindowEventsMax = 8192;
 // One import line, at most (a largest event as JSON, with room for escaping).
 constexpr size_t kImportLineBytesMax = 2 * es::kEventBytesMax;
-
-void PrintLine(const std::string& line) {
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
-}
-
-void PrintError(const std::string& message) { std::fprintf(stderr, "annalsctl: %s\n", message.c_str()); }
-
-std::string LedgerPath(const GlobalOptions& global) { return global.data_dir + "/ledger"; }
-
-Result<std::unique_ptr<es::Ledger>> OpenLedger(const GlobalOptions& global, bool read_only) {
-  es::LedgerOptions options;
-  options.path = LedgerPath(global);
-  options.registry_name = global.registry_name;
-  options.read_only = read_only;
-  if (read_only && !std::filesystem::exists(options.path + "/CURRENT")) {
-    return Status::NotFound("no ledger at " + options.path +
-                            " (append or import creates one; --data names the data directory)");
-  }
-  auto ledger = es::Ledger::Open(options);
-  if (!ledger.ok() && read_only && ledger.status().code() != StatusCode::kUnavailable) {
-    return Status(ledger.status().code(),
-                  "no readable ledger at " + options.path + ": " + ledger.status().message());
-  }
-  return ledger;
-}
-
-// Opens the ledger and runs `body` on it; a ledger that cannot be opened is reported, exit 2.
-int WithLedger(const GlobalOptions& global, bool read_only,
-               const std::function<int(es::Ledger&)>& body) {
-  auto ledger = OpenLedger(global, read_only);
-  if (!ledger.ok()) {
-    PrintError(ledger.status().ToString());
-    return kExitError;
-  }
-  return body(**ledger);
-}
-
-// kExitOk, or the error reported and kExitError.
-int ExitFor(const Status& s) {
-  if (s.ok()) return kExitOk;
-  PrintError(s.ToString());
-  return kExitError;
-}
 
 // The JSON line for one outcome: {"result":..., "id":..., ...}.
 std::string OutcomeJson(const es::AppendOutcome& o, std::string_view id,

@@ -53,6 +53,65 @@ int main(int argc, char** argv) {
   cmd = app.add_subcommand("stats", "counts, head and size on disk");
   cmd->callback([&] { code = RunStats(global); });
 
+  cmd = app.add_subcommand("views", "each view: version, position, lag, state");
+  cmd->callback([&] { code = RunViews(global); });
+
+  RebuildArgs rebuild;
+  cmd = app.add_subcommand("rebuild", "rebuild a view into a shadow and swap it in");
+  cmd->add_option("view", rebuild.view, "the view (annalsctl views lists them)");
+  cmd->add_flag("--all", rebuild.all, "every view");
+  cmd->add_option("--to", rebuild.to, "fold only up to this position (default: the head)");
+  cmd->callback([&] { code = RunRebuild(global, rebuild); });
+
+  CheckArgs check;
+  cmd = app.add_subcommand("check", "rebuild a view into a shadow and compare it with the live one");
+  cmd->add_option("view", check.view, "the view");
+  cmd->add_flag("--all", check.all, "every view");
+  cmd->callback([&] { code = RunCheck(global, check); });
+
+  DiscoverArgs discover;
+  cmd = app.add_subcommand("discover", "ranked text search over local and federated agents");
+  cmd->add_option("text", discover.text, "the query (empty: every agent)");
+  cmd->add_option("--limit", discover.limit, "agents per page");
+  cmd->add_option("--cursor", discover.cursor, "next_cursor of the previous page");
+  cmd->callback([&] { code = RunDiscover(global, discover); });
+
+  std::string did;
+  cmd = app.add_subcommand("agent", "one agent by did");
+  cmd->add_option("did", did, "the agent's did")->required();
+  cmd->callback([&] { code = RunAgent(global, did); });
+
+  cmd = app.add_subcommand("peers", "every peer");
+  cmd->callback([&] { code = RunPeers(global); });
+
+  std::string peer_id;
+  cmd = app.add_subcommand("peer", "one peer");
+  cmd->add_option("peer_id", peer_id, "the peer's id")->required();
+  cmd->callback([&] { code = RunPeer(global, peer_id); });
+
+  CardsArgs cards;
+  cmd = app.add_subcommand("cards", "the agent-card feed: cards changed after a cursor");
+  cmd->add_option("--since", cards.since, "next_cursor of the previous page (default: the start)");
+  cmd->add_option("--limit", cards.limit, "cards per page");
+  cmd->callback([&] { code = RunCards(global, cards); });
+
+  std::string card_peer;
+  cmd = app.add_subcommand("registry-card", "this registry's card with its ETag, or a peer's");
+  cmd->add_option("peer_id", card_peer, "a peer (default: this registry)");
+  cmd->callback([&] { code = RunRegistryCard(global, card_peer); });
+
+  std::string compliance_peer;
+  cmd = app.add_subcommand("compliance", "policy hashes, drift and quarantine of a peer (or all)");
+  cmd->add_option("peer_id", compliance_peer, "the peer (default: every peer)");
+  cmd->callback([&] { code = RunCompliance(global, compliance_peer); });
+
+  SampleArgs sample;
+  cmd = app.add_subcommand("sample", "print a generated registry history as CloudEvents JSON lines");
+  cmd->add_option("--agents", sample.agents, "agents registered")->capture_default_str();
+  cmd->add_option("--peers", sample.peers, "peers added")->capture_default_str();
+  cmd->add_option("--seed", sample.seed, "the same seed gives the same history")->capture_default_str();
+  cmd->callback([&] { code = RunSample(sample); });
+
   BenchArgs bench;
   cmd = app.add_subcommand("bench", "benchmark the ledger against raw RocksDB in one run");
   cmd->add_flag("--quick", bench.quick, "a short run (within a minute)");

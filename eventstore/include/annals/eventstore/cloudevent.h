@@ -46,7 +46,9 @@ struct InvalidAttribute {
 // dataschema ce_uri, time ce_timestamp); sizes within limits; every string valid UTF-8 and,
 // for String attributes, free of control characters and noncharacters (1.0.2 "Type System");
 // text data under a JSON content type valid JSON; no protobuf data and no unknown protobuf
-// fields (attribute "event": JSON could not carry them). Returns nullopt when valid.
+// fields (attribute "event": JSON could not carry them); and for a type of the domain event
+// catalog (docs/events.md, annals/schemas/event_data.h), JSON data that fits its type's schema
+// (the attribute is then the field, such as "data.relation"). Returns nullopt when valid.
 std::optional<InvalidAttribute> ValidateCloudEvent(const CloudEvent& event);
 
 // True when `datacontenttype` (may be empty: absent) says the data is JSON.

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "annals/schemas/limits.h"
+
 namespace annals::eventstore {
 
 // One stored record (the encoded Record, CloudEvent included): 1 MiB.
@@ -45,5 +47,7 @@ static_assert(kBatchBytesMax >= kEventBytesMax, "one largest event fits a batch"
 static_assert(kGroupEventsMax >= kBatchEventsMax, "a whole batch fits one group");
 static_assert(kGroupBytesMax >= kBatchBytesMax, "a whole batch fits one group");
 static_assert(kStreamBytesMax < kEventBytesMax);
+static_assert(schemas::kDataBodyBytesMax < kEventBytesMax,
+              "the largest string of domain event data fits one event");
 
 }  // namespace annals::eventstore
