@@ -32,6 +32,9 @@ struct Slot {
   mutable std::mutex mu;
   std::condition_variable advanced;
   std::shared_ptr<Projection> live;
+  // The live generation's fold batch, reused batch after batch (under fold_mu).
+  std::unique_ptr<FoldBatch> batch;
+  uint32_t batch_generation = 0;
   bool built = false;  // false: read-only, never built
   uint32_t generation = 0;
   uint64_t position = 0;
@@ -201,6 +204,7 @@ class Runner::Impl {
   // A generation being filled apart from the live one.
   struct ShadowFold {
     std::unique_ptr<Projection> projection;
+    std::unique_ptr<FoldBatch> batch;
     uint32_t generation = 0;
     uint64_t checkpoint = 0;
   };
@@ -252,10 +256,9 @@ class Runner::Impl {
 
   // Folds at most one batch of (checkpoint, to] into `generation` through `projection`.
   // Returns the new checkpoint. Refuses a gap: the record after `checkpoint` must be next.
-  Result<uint64_t> FoldBatchOf(Projection& projection, std::string_view view, uint32_t generation,
-                               uint64_t checkpoint, uint64_t to) {
+  Result<uint64_t> FoldBatchOf(Projection& projection, FoldBatch* batch, std::string_view view,
+                               uint32_t generation, uint64_t checkpoint, uint64_t to) {
     if (to <= checkpoint) return checkpoint;
-    std::unique_ptr<FoldBatch> batch = db_->BeginBatch(view, generation);
     FoldContext context{registry_name_};
     uint64_t expected = checkpoint + 1;
     size_t events = 0;
@@ -286,7 +289,11 @@ class Runner::Impl {
                                 std::to_string(expected) + " below the ledger head " +
                                 std::to_string(to) + " and the ledger has no such record");
     }
-    if (scan.ok()) scan = batch->Commit(expected - 1);
+    if (scan.ok()) {
+      scan = batch->Commit(expected - 1);
+    } else {
+      batch->Clear();
+    }
     if (!scan.ok()) {
       projection.Abort();
       return scan;
@@ -310,7 +317,12 @@ class Runner::Impl {
       generation = slot.generation;
       position = slot.position;
     }
-    Result<uint64_t> folded = FoldBatchOf(*live, slot.spec.name, generation, position, to);
+    if (!slot.batch || slot.batch_generation != generation) {
+      slot.batch = db_->BeginBatch(slot.spec.name, generation);
+      slot.batch_generation = generation;
+    }
+    Result<uint64_t> folded =
+        FoldBatchOf(*live, slot.batch.get(), slot.spec.name, generation, position, to);
     std::lock_guard lock(slot.mu);
     if (!folded.ok()) {
       slot.error = folded.status().ToString();
@@ -359,6 +371,7 @@ class Runner::Impl {
       std::lock_guard lock(slot.mu);
       shadow->generation = slot.generation + 1;
     }
+    shadow->batch = db_->BeginBatch(slot.spec.name, shadow->generation);
     // A shadow left by a crashed rebuild or check is dropped first.
     return db_->DropGeneration(slot.spec.name, shadow->generation);
   }
@@ -367,7 +380,8 @@ class Runner::Impl {
     uint64_t reported = shadow->checkpoint;
     while (shadow->checkpoint < target) {
       ANNALS_ASSIGN_OR_RETURN(shadow->checkpoint,
-                              FoldBatchOf(*shadow->projection, slot.spec.name, shadow->generation,
+                              FoldBatchOf(*shadow->projection, shadow->batch.get(),
+                                          slot.spec.name, shadow->generation,
                                           shadow->checkpoint, target));
       if (progress && (shadow->checkpoint - reported >= kProgressEveryEvents ||
                        shadow->checkpoint == target)) {

@@ -179,6 +179,8 @@ FoldBatch::~FoldBatch() = default;
 
 size_t FoldBatch::data_bytes() const { return batch_->GetWriteBatch()->GetDataSize(); }
 
+void FoldBatch::Clear() { batch_->Clear(); }
+
 Status FoldBatch::Commit(uint64_t position) {
   rocksdb::WriteBatch* batch = batch_->GetWriteBatch();
   ANNALS_RETURN_IF_ERROR(FromRocks(batch->Put(checkpoint_key_, BigEndian64(position)),
