@@ -15,31 +15,25 @@
 
 #include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
+#include "annals/schemas/event_types.h"
 #include "internal/card_precedence.h"
 #include "internal/event_data.h"
+#include "internal/rows.h"
 #include "internal/text_index.h"
 
 namespace annals::projections {
 namespace {
 
 namespace dom = simdjson::dom;
+namespace types = schemas::event_types;
 using internal::ArrayField;
 using internal::CardRelation;
+using internal::CardRelationNamed;
 using internal::ObjectField;
 using internal::StringField;
 
 // Rows: "a/<did>" -> the agent document (docs/views/agents.md).
 constexpr std::string_view kAgentKeyPrefix = "a/";
-
-constexpr std::string_view kRegistered = "registry.agent.registered.v1";
-constexpr std::string_view kCardUpdated = "registry.agent.card_updated.v1";
-constexpr std::string_view kDeprecated = "registry.agent.deprecated.v1";
-constexpr std::string_view kRemoved = "registry.agent.removed.v1";
-constexpr std::string_view kCardsSynced = "registry.federation.agent_cards_synced.v1";
-constexpr std::string_view kCardRemoved = "registry.federation.agent_card_removed.v1";
-constexpr std::string_view kOssaPublished = "io.ossa.agent.published";
-constexpr std::string_view kOssaUpdated = "io.ossa.agent.updated";
-constexpr std::string_view kOssaDeprecated = "io.ossa.agent.deprecated";
 
 constexpr std::string_view kStatusActive = "active";
 constexpr std::string_view kStatusDeprecated = "deprecated";
@@ -60,11 +54,7 @@ constexpr uint32_t FieldWeight(Field field) {
 constexpr char kRankCursor = 'o';
 constexpr char kListCursor = 'd';
 
-std::string AgentKey(std::string_view did) {
-  std::string key(kAgentKeyPrefix);
-  key.append(did);
-  return key;
-}
+std::string AgentKey(std::string_view did) { return internal::RowKey(kAgentKeyPrefix, did); }
 
 // Where an agent's card came from.
 struct Source {
@@ -82,14 +72,6 @@ struct Source {
     return {relation, std::string(registry), std::string(peer)};
   }
 };
-
-std::optional<CardRelation> RelationNamed(std::string_view name) {
-  for (CardRelation relation :
-       {CardRelation::kLocal, CardRelation::kDirect, CardRelation::kDiscovered}) {
-    if (internal::CardRelationName(relation) == name) return relation;
-  }
-  return std::nullopt;
-}
 
 // What an agent's row says beyond its card.
 struct RowState {
@@ -406,10 +388,11 @@ class AgentsViewImpl final : public AgentsView {
 Status AgentsViewImpl::Apply(const FoldContext& context, const eventstore::Record& record,
                              ViewTxn& txn) {
   const std::string& type = record.event().type();
-  bool agent_event = type == kRegistered || type == kCardUpdated || type == kDeprecated ||
-                     type == kRemoved;
-  bool federation_event = type == kCardsSynced || type == kCardRemoved;
-  bool ossa_event = type == kOssaPublished || type == kOssaUpdated || type == kOssaDeprecated;
+  bool agent_event = type == types::kAgentRegistered || type == types::kAgentCardUpdated ||
+                     type == types::kAgentDeprecated || type == types::kAgentRemoved;
+  bool federation_event = type == types::kAgentCardsSynced || type == types::kAgentCardRemoved;
+  bool ossa_event = type == types::kOssaAgentPublished || type == types::kOssaAgentUpdated ||
+                    type == types::kOssaAgentDeprecated;
   if (!agent_event && !federation_event && !ossa_event) return Status::Ok();
   bool own = context.IsOwn(record);
   // Federation events describe this registry's own relationships: a peer's copies are history.
@@ -419,8 +402,8 @@ Status AgentsViewImpl::Apply(const FoldContext& context, const eventstore::Recor
   std::string time = internal::EventTime(record);
   if (agent_event) return ApplyAgentEvent(type, own, record, *data, time, txn);
   if (ossa_event) return ApplyOssa(type, record, *data, time, txn);
-  if (type == kCardsSynced) return ApplySync(*data, time, txn);
-  // kCardRemoved: the card of that did, if it came from that peer.
+  if (type == types::kAgentCardsSynced) return ApplySync(*data, time, txn);
+  // kAgentCardRemoved: the card of that did, if it came from that peer.
   std::string_view peer_id = StringField(*data, "peer_id");
   std::string_view did = StringField(*data, "did");
   if (peer_id.empty() || did.empty()) return Status::Ok();
@@ -441,11 +424,11 @@ Status AgentsViewImpl::ApplyAgentEvent(std::string_view type, bool own,
   SourceMatch match = [&](const Source& stored) {
     return own ? stored.local() : !stored.local() && stored.source_registry == origin;
   };
-  if (type == kRegistered || type == kCardUpdated) {
-    return ApplyCard(txn, did, FromAgentData(data), source,
-                     type == kRegistered ? CardKind::kRegister : CardKind::kUpdate, time);
+  if (type == types::kAgentRegistered || type == types::kAgentCardUpdated) {
+    CardKind kind = type == types::kAgentRegistered ? CardKind::kRegister : CardKind::kUpdate;
+    return ApplyCard(txn, did, FromAgentData(data), source, kind, time);
   }
-  if (type == kDeprecated) {
+  if (type == types::kAgentDeprecated) {
     return ApplyDeprecation(txn, did, match, StringField(data, "reason"), time);
   }
   return ApplyRemoval(txn, did, match);
@@ -454,7 +437,7 @@ Status AgentsViewImpl::ApplyAgentEvent(std::string_view type, bool own,
 // registry.federation.agent_cards_synced.v1: each card upserts a federated agent.
 Status AgentsViewImpl::ApplySync(const dom::object& data, const std::string& time,
                                  ViewTxn& txn) {
-  std::optional<CardRelation> relation = RelationNamed(StringField(data, "relation"));
+  std::optional<CardRelation> relation = CardRelationNamed(StringField(data, "relation"));
   if (!relation || *relation == CardRelation::kLocal) return Status::Ok();
   std::string_view peer_id = StringField(data, "peer_id");
   std::string_view source_registry = StringField(data, "source_registry");
@@ -485,7 +468,7 @@ Status AgentsViewImpl::ApplyOssa(std::string_view type, const eventstore::Record
   if (name.empty() || ns.empty()) return Status::Ok();
   std::string did = "ossa:" + std::string(ns) + "/" + std::string(name);
   const std::string& registry = record.event().source();
-  if (type == kOssaDeprecated) {
+  if (type == types::kOssaAgentDeprecated) {
     std::string_view reason = StringField(data, "reason");
     if (reason.empty()) reason = StringField(*agent, "reason");
     return ApplyDeprecation(txn, did, [&](const Source& stored) {
@@ -493,8 +476,8 @@ Status AgentsViewImpl::ApplyOssa(std::string_view type, const eventstore::Record
     }, reason, time);
   }
   Source source = Source::Federated(CardRelation::kDirect, registry, registry);
-  return ApplyCard(txn, did, FromOssa(*agent), source,
-                   type == kOssaPublished ? CardKind::kRegister : CardKind::kUpdate, time);
+  CardKind kind = type == types::kOssaAgentPublished ? CardKind::kRegister : CardKind::kUpdate;
+  return ApplyCard(txn, did, FromOssa(*agent), source, kind, time);
 }
 
 Status AgentsViewImpl::ApplyCard(ViewTxn& txn, std::string_view did, const CardFields& fields,
@@ -547,11 +530,11 @@ Result<std::optional<AgentsViewImpl::Stored>> AgentsViewImpl::ReadStored(ViewTxn
   if (!batch_dids_.contains(did) && !index_.Contains(did)) return std::optional<Stored>();
   ANNALS_ASSIGN_OR_RETURN(std::optional<std::string> value, txn.Get(AgentKey(did)));
   if (!value) return std::optional<Stored>();
+  std::optional<dom::object> row = internal::ParseRow(row_parser_, *value);
+  if (!row) return BadRow(did, "not a JSON object");
   Stored stored;
-  if (row_parser_.parse(*value).get_object().get(stored.row) != simdjson::SUCCESS) {
-    return BadRow(did, "not a JSON object");
-  }
-  std::optional<CardRelation> relation = RelationNamed(StringField(stored.row, "relation"));
+  stored.row = *row;
+  std::optional<CardRelation> relation = CardRelationNamed(StringField(stored.row, "relation"));
   if (!relation) return BadRow(did, "no relation");
   stored.source.relation = *relation;
   stored.source.source_registry = StringField(stored.row, "source_registry");
@@ -576,12 +559,12 @@ Status AgentsViewImpl::Load(const ViewReader& reader) {
   Status inner;
   Status scan = reader.Scan(kAgentKeyPrefix, "", [&](std::string_view key, std::string_view value) {
     std::string_view did = key.substr(kAgentKeyPrefix.size());
-    dom::object row;
-    if (row_parser_.parse(value.data(), value.size()).get_object().get(row) != simdjson::SUCCESS) {
+    std::optional<dom::object> row = internal::ParseRow(row_parser_, value);
+    if (!row) {
       inner = BadRow(did, "not a JSON object");
       return false;
     }
-    index.Upsert(did, StringField(row, "status") == kStatusDeprecated, TermsOf(FromRow(row)));
+    index.Upsert(did, StringField(*row, "status") == kStatusDeprecated, TermsOf(FromRow(*row)));
     return true;
   });
   ANNALS_RETURN_IF_ERROR(scan);
@@ -672,13 +655,11 @@ Result<std::string> AgentsViewImpl::DiscoverJson(std::string_view text, size_t l
     if (!row) return Status::Internal("agents index names " + hit.key + ", which has no row");
     writer.Raw(WithScore(*row, hit.score));
   }
-  writer.EndArray().Key("next_cursor");
+  writer.EndArray();
   size_t next = offset + page.hits.size();
-  if (!page.hits.empty() && next < page.total) {
-    writer.String(kRankCursor + std::to_string(next));
-  } else {
-    writer.Null();
-  }
+  std::optional<std::string> next_cursor;
+  if (!page.hits.empty() && next < page.total) next_cursor = kRankCursor + std::to_string(next);
+  internal::OptionalStringMember(writer, "next_cursor", next_cursor);
   writer.EndObject();
   return writer.Release();
 }
@@ -716,12 +697,8 @@ Result<std::string> AgentsViewImpl::ListJson(std::string_view text, size_t limit
           return true;
         }));
   }
-  writer.EndArray().Key("next_cursor");
-  if (next) {
-    writer.String(*next);
-  } else {
-    writer.Null();
-  }
+  writer.EndArray();
+  internal::OptionalStringMember(writer, "next_cursor", next);
   writer.EndObject();
   return writer.Release();
 }

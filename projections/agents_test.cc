@@ -19,17 +19,11 @@
 #include <vector>
 
 #include "annals/projections/runner.h"
-#include "annals/testing/test_util.h"
+#include "annals/testing/views_fixture.h"
 #include "internal/text_index.h"
 
 namespace annals::projections {
 namespace {
-
-using testing::MakeEvent;
-using testing::Propose;
-using testing::TempDir;
-
-constexpr std::string_view kHome = "home";
 
 // Data of registry.agent.registered.v1 / card_updated.v1 with every field the catalog asks for.
 std::string AgentData(std::string_view did, std::string_view name,
@@ -108,49 +102,19 @@ Page ParsePage(const std::string& json) {
   return page;
 }
 
-struct Fixture {
-  TempDir dir;
-  std::unique_ptr<eventstore::Ledger> ledger;
-  std::unique_ptr<ViewsDb> db;
-  std::unique_ptr<Runner> runner;
-  int next_id = 0;
+// A ledger of registry "home" with the agents view over it.
+struct Fixture : testing::ViewsFixture {
+  Fixture() : ViewsFixture({{"agents", [] { return MakeAgentsView(); }}}) {}
 
-  Fixture() { Open(); }
-
-  void Open() {
-    eventstore::LedgerOptions options;
-    options.path = dir.Sub("ledger");
-    options.registry_name = std::string(kHome);
-    auto l = eventstore::Ledger::Open(options);
-    REQUIRE_MESSAGE(l.ok(), l.status().ToString());
-    ledger = std::move(l).value();
-    auto v = ViewsDb::Open({.path = dir.Sub("views")});
-    REQUIRE_MESSAGE(v.ok(), v.status().ToString());
-    db = std::move(v).value();
-    auto r = Runner::Open({.ledger = ledger.get(), .db = db.get()},
-                          {{"agents", [] { return MakeAgentsView(); }}});
-    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-    runner = std::move(r).value();
-  }
-
-  void Close() {
-    runner.reset();
-    db.reset();
-    ledger.reset();
-  }
-
-  // Appends one event; `origin` non-empty: replicated from that peer.
+  // Appends one event, event n at second n of 2026; `origin` non-empty: replicated from that
+  // peer.
   uint64_t Append(std::string_view type, const std::string& data, std::string_view origin = "",
                   std::string_view source = "/registry") {
-    auto event = MakeEvent(type, source, "e" + std::to_string(++next_id), data);
-    (*event.mutable_attributes())["time"].mutable_ce_timestamp()->set_seconds(1767225600 +
-                                                                              next_id);
-    auto proposed = Propose(std::move(event));
-    proposed.origin = std::string(origin);
-    auto out = ledger->Append(std::move(proposed));
-    REQUIRE_MESSAGE(out.code == eventstore::AppendCode::kAppended, out.error.attribute, ": ",
-                    out.error.reason);
-    return out.position;
+    return ViewsFixture::Append({.type = type,
+                                 .data = data,
+                                 .time_seconds = 1767225600 + appended + 1,
+                                 .origin = origin,
+                                 .source = source});
   }
 
   std::shared_ptr<AgentsView> View() {

@@ -26,14 +26,20 @@
 #include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
 #include "annals/base/sha256.h"
+#include "annals/projections/compliance.h"
 #include "annals/projections/registry_views.h"
+#include "annals/schemas/event_types.h"
 #include "internal/card_precedence.h"
 #include "internal/event_data.h"
+#include "internal/rows.h"
 
 namespace annals::projections {
 namespace {
 
+namespace types = schemas::event_types;  // EVENTS.md; registry.card.edited.v1 is annals' own
+using internal::BoolField;
 using internal::CardRelation;
+using internal::CardRelationNamed;
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
@@ -49,22 +55,7 @@ constexpr std::string_view kOwnPolicyKey = "o/policy";
 constexpr std::string_view kOwnEtagKey = "o/etag";
 constexpr std::string_view kOwnVolatileKey = "o/volatile";
 
-// Event types (EVENTS.md; registry.card.edited.v1 is annals' own).
-constexpr std::string_view kAgentRegistered = "registry.agent.registered.v1";
-constexpr std::string_view kAgentCardUpdated = "registry.agent.card_updated.v1";
-constexpr std::string_view kAgentDeprecated = "registry.agent.deprecated.v1";
-constexpr std::string_view kAgentRemoved = "registry.agent.removed.v1";
-constexpr std::string_view kCardsSynced = "registry.federation.agent_cards_synced.v1";
-constexpr std::string_view kCardRemoved = "registry.federation.agent_card_removed.v1";
-constexpr std::string_view kRegistryCardFetched = "registry.federation.registry_card_fetched.v1";
-constexpr std::string_view kOwnCardEdited = "registry.card.edited.v1";
-constexpr std::string_view kPolicyHashPublished = "registry.compliance.policy_hash_published.v1";
-constexpr std::string_view kPeerAdded = "registry.peer.added.v1";
-constexpr std::string_view kPeerRemoved = "registry.peer.removed.v1";
-constexpr std::string_view kPeerStatusChanged = "registry.peer.status_changed.v1";
-
 constexpr std::string_view kActiveStatus = "ACTIVE";
-constexpr std::string_view kSelfPeerId = "self";
 constexpr std::string_view kVerdictVerified = "verified";
 constexpr std::string_view kVerdictUnverified = "unverified";
 constexpr std::string_view kVerdictRejected = "rejected";
@@ -147,9 +138,9 @@ Status RowCorruption(std::string_view key) {
 
 Result<object> ParseRow(simdjson::dom::parser& parser, std::string_view key,
                         const std::string& row) {
-  object value;
-  if (parser.parse(row).get_object().get(value) != simdjson::SUCCESS) return RowCorruption(key);
-  return value;
+  std::optional<object> value = internal::ParseRow(parser, row);
+  if (!value) return RowCorruption(key);
+  return *value;
 }
 
 // The members of a stored object, each as minified JSON text.
@@ -211,9 +202,9 @@ std::string ChangeDigits(uint64_t change) {
 }
 
 std::string FeedKey(uint64_t change) { return std::string(kFeedPrefix) + ChangeDigits(change); }
-std::string IndexKey(std::string_view did) { return std::string(kIndexPrefix).append(did); }
-std::string PeerCardKey(std::string_view peer) { return std::string(kPeerCardPrefix).append(peer); }
-std::string PeerKey(std::string_view peer) { return std::string(kPeerPrefix).append(peer); }
+std::string IndexKey(std::string_view did) { return internal::RowKey(kIndexPrefix, did); }
+std::string PeerCardKey(std::string_view peer) { return internal::RowKey(kPeerCardPrefix, peer); }
+std::string PeerKey(std::string_view peer) { return internal::RowKey(kPeerPrefix, peer); }
 
 // A decimal uint64 with nothing around it.
 std::optional<uint64_t> ParseDecimal(std::string_view text) {
@@ -223,15 +214,8 @@ std::optional<uint64_t> ParseDecimal(std::string_view text) {
   return value;
 }
 
-std::optional<CardRelation> RelationFromName(std::string_view name) {
-  for (auto relation : {CardRelation::kLocal, CardRelation::kDirect, CardRelation::kDiscovered}) {
-    if (internal::CardRelationName(relation) == name) return relation;
-  }
-  return std::nullopt;
-}
-
 std::optional<CardRelation> RelationFromNumber(int64_t number) {
-  for (auto relation : {CardRelation::kLocal, CardRelation::kDirect, CardRelation::kDiscovered}) {
+  for (auto relation : internal::kCardRelations) {
     if (static_cast<int64_t>(relation) == number) return relation;
   }
   return std::nullopt;
@@ -293,11 +277,6 @@ CardEntry EntryFromData(const object& data) {
   return entry;
 }
 
-bool BoolField(const object& data, std::string_view key) {
-  bool value = false;
-  return data[key].get_bool().get(value) == simdjson::SUCCESS && value;
-}
-
 // Where the did's current feed entry is and where its card came from.
 struct IndexRow {
   uint64_t change = 0;
@@ -332,8 +311,8 @@ bool SameSource(const IndexRow& stored, const CardSource& source) {
 }
 
 bool IsAgentEvent(std::string_view type) {
-  return type == kAgentRegistered || type == kAgentCardUpdated || type == kAgentDeprecated ||
-         type == kAgentRemoved;
+  return type == types::kAgentRegistered || type == types::kAgentCardUpdated ||
+         type == types::kAgentDeprecated || type == types::kAgentRemoved;
 }
 
 // --- The projection ---
@@ -362,12 +341,13 @@ class CardCacheView final : public Projection {
       }
       return ApplyAgentEvent(type, source, *data, txn, time);
     }
-    if (type == kCardsSynced) return ApplyCardsSynced(*data, txn, time);
-    if (type == kCardRemoved) return ApplyCardRemoved(*data, txn, time);
-    if (type == kRegistryCardFetched) return ApplyRegistryCardFetched(*data, txn, time);
-    if (type == kOwnCardEdited) return ApplyOwnCardEdited(*data, txn, time);
-    if (type == kPolicyHashPublished) return ApplySelfPolicyHash(*data, txn, time);
-    if (type == kPeerAdded || type == kPeerRemoved || type == kPeerStatusChanged) {
+    if (type == types::kAgentCardsSynced) return ApplyCardsSynced(*data, txn, time);
+    if (type == types::kAgentCardRemoved) return ApplyCardRemoved(*data, txn, time);
+    if (type == types::kRegistryCardFetched) return ApplyRegistryCardFetched(*data, txn, time);
+    if (type == types::kRegistryCardEdited) return ApplyOwnCardEdited(*data, txn, time);
+    if (type == types::kPolicyHashPublished) return ApplySelfPolicyHash(*data, txn, time);
+    if (type == types::kPeerAdded || type == types::kPeerRemoved ||
+        type == types::kPeerStatusChanged) {
       return ApplyPeerEvent(type, *data, txn, time);
     }
     return Status::Ok();
@@ -386,19 +366,19 @@ class CardCacheView final : public Projection {
                          ViewTxn& txn, std::string_view time) {
     const std::string did(internal::StringField(data, "did"));
     if (did.empty()) return Status::Ok();
-    if (type == kAgentDeprecated) {
+    if (type == types::kAgentDeprecated) {
       return Deprecate(txn, did, internal::StringField(data, "reason"), source, time);
     }
-    if (type == kAgentRemoved) return Remove(txn, did, source, time);
+    if (type == types::kAgentRemoved) return Remove(txn, did, source, time);
     CardEntry entry = EntryFromData(data);
     entry.relation = source.relation;
     entry.source_registry = source.source_registry;
-    auto kind = type == kAgentRegistered ? UpsertKind::kRegister : UpsertKind::kUpdate;
+    auto kind = type == types::kAgentRegistered ? UpsertKind::kRegister : UpsertKind::kUpdate;
     return Upsert(txn, std::move(entry), source.peer_id, kind, time);
   }
 
   Status ApplyCardsSynced(const object& data, ViewTxn& txn, std::string_view time) {
-    auto relation = RelationFromName(internal::StringField(data, "relation"));
+    auto relation = CardRelationNamed(internal::StringField(data, "relation"));
     auto cards = internal::ArrayField(data, "cards");
     CardSource source;
     source.peer_id = internal::StringField(data, "peer_id");
@@ -553,7 +533,7 @@ class CardCacheView final : public Projection {
     const std::string key = FeedKey(change);
     ANNALS_ASSIGN_OR_RETURN(object value, ParseRow(row_parser_, key, json));
     CardEntry entry = EntryFromData(value);
-    auto relation = RelationFromName(internal::StringField(value, "relation"));
+    auto relation = CardRelationNamed(internal::StringField(value, "relation"));
     if (!relation) return RowCorruption(key);
     entry.relation = *relation;
     entry.source_registry = internal::StringField(value, "source_registry");
@@ -625,7 +605,9 @@ class CardCacheView final : public Projection {
 
   Status ApplySelfPolicyHash(const object& data, ViewTxn& txn, std::string_view time) {
     const std::string hash(internal::StringField(data, "policy_hash"));
-    if (internal::StringField(data, "peer_id") != kSelfPeerId || hash.empty()) return Status::Ok();
+    if (internal::StringField(data, "peer_id") != kCompliancePeerSelf || hash.empty()) {
+      return Status::Ok();
+    }
     ANNALS_ASSIGN_OR_RETURN(std::optional<std::string> stored, txn.Get(kOwnPolicyKey));
     if (stored) {
       ANNALS_ASSIGN_OR_RETURN(std::string stored_hash, ParsePolicyRow(row_parser_, *stored));
@@ -669,15 +651,15 @@ class CardCacheView final : public Projection {
       was_active = internal::StringField(stored, "status") == kActiveStatus;
     }
     bool is_active = false;
-    if (type == kPeerAdded && row) return Status::Ok();  // as the peers view: added once
-    if (type == kPeerRemoved) {
+    if (type == types::kPeerAdded && row) return Status::Ok();  // as the peers view: added once
+    if (type == types::kPeerRemoved) {
       if (!row) return Status::Ok();
       txn.Delete(key);
     } else {
       // A new peer is ACTIVE; a status change needs a known peer.
       std::string_view status = kActiveStatus;
-      if (type == kPeerStatusChanged) status = internal::StringField(data, "status");
-      if (status.empty() || (type == kPeerStatusChanged && !row)) return Status::Ok();
+      if (type == types::kPeerStatusChanged) status = internal::StringField(data, "status");
+      if (status.empty() || (type == types::kPeerStatusChanged && !row)) return Status::Ok();
       JsonWriter out;
       out.BeginObject().Member("status", status).EndObject();
       txn.Put(key, out.str());
@@ -789,13 +771,11 @@ Result<std::string> OwnRegistryCardJson(const ViewReader& reader) {
   out.Key("card").BeginObject();
   ANNALS_ASSIGN_OR_RETURN(object fields, ParseRow(parser, kOwnCardKey, *card));
   for (auto member : fields) out.Key(member.key).Raw(internal::ToJson(member.value));
-  out.Key("policy_hash");
+  std::optional<std::string> policy_hash;
   if (policy) {
-    ANNALS_ASSIGN_OR_RETURN(std::string hash, ParsePolicyRow(parser, *policy));
-    out.String(hash);
-  } else {
-    out.Null();
+    ANNALS_ASSIGN_OR_RETURN(policy_hash, ParsePolicyRow(parser, *policy));
   }
+  internal::OptionalStringMember(out, "policy_hash", policy_hash);
   ANNALS_ASSIGN_OR_RETURN(Volatile counters, ParseVolatileRow(parser, *volatile_row));
   out.Key("counters")
       .BeginObject()

@@ -18,14 +18,10 @@
 #include "annals/base/sha256.h"
 #include "annals/projections/registry_views.h"
 #include "annals/projections/runner.h"
-#include "annals/testing/test_util.h"
+#include "annals/testing/views_fixture.h"
 
 namespace annals::projections {
 namespace {
-
-using testing::MakeEvent;
-using testing::Propose;
-using testing::TempDir;
 
 constexpr int64_t kT0Seconds = 1795165200;  // 2026-11-20T09:00:00Z; event n is n minutes later
 
@@ -82,35 +78,17 @@ std::vector<std::string> Entries(const std::string& page) {
 }
 
 // A ledger of registry "home" with the card-cache view over it.
-class Fixture {
+class Fixture : public testing::ViewsFixture {
  public:
-  Fixture() {
-    eventstore::LedgerOptions options;
-    options.path = dir_.Sub("ledger");
-    options.registry_name = "home";
-    auto ledger = eventstore::Ledger::Open(options);
-    REQUIRE_MESSAGE(ledger.ok(), ledger.status().ToString());
-    ledger_ = std::move(ledger).value();
-    auto db = ViewsDb::Open({.path = dir_.Sub("views")});
-    REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-    db_ = std::move(db).value();
-    auto runner = Runner::Open({.ledger = ledger_.get(), .db = db_.get()},
-                               {{S(kCardCacheView), [] { return MakeCardCacheView(); }}});
-    REQUIRE_MESSAGE(runner.ok(), runner.status().ToString());
-    runner_ = std::move(runner).value();
-  }
+  Fixture() : ViewsFixture({{S(kCardCacheView), [] { return MakeCardCacheView(); }}}) {}
 
   // Appends one event, a minute after the previous one; `origin` non-empty makes it a
   // replicated event from that peer.
   void Append(std::string_view type, const std::string& data, std::string_view origin = "") {
-    auto event = MakeEvent(type, "/test", "e" + std::to_string(++events_), data);
-    (*event.mutable_attributes())["time"].mutable_ce_timestamp()->set_seconds(kT0Seconds +
-                                                                               60 * events_);
-    auto proposed = Propose(std::move(event));
-    proposed.origin = origin;
-    auto outcome = ledger_->Append(std::move(proposed));
-    REQUIRE_MESSAGE(outcome.code == eventstore::AppendCode::kAppended,
-                    (outcome.error.attribute + ": " + outcome.error.reason));
+    ViewsFixture::Append({.type = type,
+                          .data = data,
+                          .time_seconds = kT0Seconds + 60 * (appended + 1),
+                          .origin = origin});
   }
 
   void Register(std::string_view did, std::string_view name, std::string_view origin = "") {
@@ -134,12 +112,7 @@ class Fixture {
            R"({"peer_id":")" + S(peer_id) + R"(","policy_hash":")" + S(hash) + R"("})");
   }
 
-  ViewReader Reader() {
-    REQUIRE(runner_->CatchUp("", 0).ok());
-    auto reader = runner_->Reader(kCardCacheView);
-    REQUIRE(reader.ok());
-    return std::move(reader).value();
-  }
+  ViewReader Reader() { return ViewsFixture::Reader(kCardCacheView); }
 
   std::string Cards(std::string_view cursor = "", size_t limit = kCardFeedLimitDefault) {
     auto json = CardsSinceJson(Reader(), cursor, limit);
@@ -156,15 +129,6 @@ class Fixture {
     REQUIRE_MESSAGE(etag.ok(), etag.status().ToString());
     return std::move(etag).value();
   }
-
-  Runner& runner() { return *runner_; }
-
- private:
-  TempDir dir_;
-  std::unique_ptr<eventstore::Ledger> ledger_;
-  std::unique_ptr<ViewsDb> db_;
-  std::unique_ptr<Runner> runner_;
-  int events_ = 0;
 };
 
 // --- The feed ---
@@ -550,7 +514,7 @@ TEST_CASE("a rebuild gives the same rows") {
   f.Append("registry.federation.registry_card_fetched.v1",
            FetchData("frame-b", "e1", R"({"name":"B"})", "verified", ""));
   (void)f.Reader();
-  auto report = f.runner().Check(kCardCacheView);
+  auto report = f.runner->Check(kCardCacheView);
   REQUIRE_MESSAGE(report.ok(), report.status().ToString());
   CHECK(report->rows_compared > 0);
   CHECK(report->differences == 0);

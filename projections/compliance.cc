@@ -17,12 +17,20 @@
 #include "annals/base/assert.h"
 #include "annals/base/json_writer.h"
 #include "annals/projections/registry_views.h"
+#include "annals/schemas/event_types.h"
 #include "internal/event_data.h"
+#include "internal/rows.h"
 
 namespace annals::projections {
 namespace {
 
+namespace types = schemas::event_types;
+using internal::BoolField;
+using internal::OptionalStringField;
+using internal::OptionalStringMember;
+using internal::ParseRow;
 using internal::StringField;
+using internal::UintField;
 
 constexpr uint32_t kComplianceViewVersion = 1;
 constexpr std::string_view kSelfKey = "s";
@@ -41,28 +49,16 @@ enum class Kind : uint8_t {
   kQuarantineLifted,
 };
 
-struct TypeKind {
-  std::string_view type;
-  Kind kind;
+constexpr internal::TypeKind<Kind> kTypes[] = {
+    {types::kPeerAdded, Kind::kPeerAdded},
+    {types::kPeerRemoved, Kind::kPeerRemoved},
+    {types::kPolicyHashPublished, Kind::kPolicyHashPublished},
+    {types::kDriftScanRequested, Kind::kDriftScanRequested},
+    {types::kDriftDetected, Kind::kDriftDetected},
+    {types::kDriftResolved, Kind::kDriftResolved},
+    {types::kQuarantineApplied, Kind::kQuarantineApplied},
+    {types::kQuarantineLifted, Kind::kQuarantineLifted},
 };
-
-constexpr TypeKind kTypes[] = {
-    {"registry.peer.added.v1", Kind::kPeerAdded},
-    {"registry.peer.removed.v1", Kind::kPeerRemoved},
-    {"registry.compliance.policy_hash_published.v1", Kind::kPolicyHashPublished},
-    {"registry.compliance.drift_scan_requested.v1", Kind::kDriftScanRequested},
-    {"registry.compliance.drift_detected.v1", Kind::kDriftDetected},
-    {"registry.compliance.drift_resolved.v1", Kind::kDriftResolved},
-    {"registry.compliance.quarantine_applied.v1", Kind::kQuarantineApplied},
-    {"registry.compliance.quarantine_lifted.v1", Kind::kQuarantineLifted},
-};
-
-Kind Classify(std::string_view type) {
-  for (const auto& entry : kTypes) {
-    if (entry.type == type) return entry.kind;
-  }
-  return Kind::kOther;
-}
 
 // A drift scan request: for one peer (in its row) or for all peers (row "g").
 struct Scan {
@@ -88,29 +84,6 @@ struct PeerRow {
 
 // --- Row encoding --------------------------------------------------------------------------
 
-JsonWriter& OptionalString(JsonWriter& w, std::string_view key,
-                           const std::optional<std::string>& value) {
-  return value ? w.Member(key, *value) : w.Key(key).Null();
-}
-
-std::optional<std::string> OptionalStringField(const simdjson::dom::object& object,
-                                               std::string_view key) {
-  std::string_view value;
-  if (object[key].get_string().get(value) != simdjson::SUCCESS) return std::nullopt;
-  return std::string(value);
-}
-
-bool TrueField(const simdjson::dom::object& object, std::string_view key) {
-  bool value = false;
-  return object[key].get_bool().get(value) == simdjson::SUCCESS && value;
-}
-
-uint64_t PositionField(const simdjson::dom::object& object) {
-  uint64_t value = 0;
-  if (object["position"].get_uint64().get(value) != simdjson::SUCCESS) return 0;
-  return value;
-}
-
 void WriteScan(JsonWriter& w, const Scan& scan) {
   w.BeginObject()
       .Member("position", scan.position)
@@ -120,18 +93,18 @@ void WriteScan(JsonWriter& w, const Scan& scan) {
 }
 
 Scan DecodeScan(const simdjson::dom::object& object) {
-  return Scan{PositionField(object), std::string(StringField(object, "time")),
+  return Scan{UintField(object, "position", 0), std::string(StringField(object, "time")),
               std::string(StringField(object, "requested_by"))};
 }
 
 // Members shared by the row and the answer: last_drift_at, last_resolved_at, quarantine,
 // drift_events.
 void WriteDriftAndQuarantine(JsonWriter& w, const PeerRow& row) {
-  OptionalString(w, "last_drift_at", row.last_drift_at);
-  OptionalString(w, "last_resolved_at", row.last_resolved_at);
+  OptionalStringMember(w, "last_drift_at", row.last_drift_at);
+  OptionalStringMember(w, "last_resolved_at", row.last_resolved_at);
   w.Key("quarantine").BeginObject().Member("applied", row.quarantine_applied);
-  OptionalString(w, "reason", row.quarantine_reason);
-  OptionalString(w, "since", row.quarantine_since);
+  OptionalStringMember(w, "reason", row.quarantine_reason);
+  OptionalStringMember(w, "since", row.quarantine_since);
   w.EndObject().Key("drift_events").BeginArray();
   for (const auto& entry : row.drift_events) w.Raw(entry);
   w.EndArray();
@@ -146,7 +119,7 @@ std::string EncodePeerRow(const PeerRow& row) {
       .Member("peer_id", row.peer_id)
       .Member("known", row.known)
       .Member("added_position", row.added_position);
-  OptionalString(w, "peer_policy_hash", row.peer_policy_hash);
+  OptionalStringMember(w, "peer_policy_hash", row.peer_policy_hash);
   w.Key("scan");
   if (row.scan) {
     WriteScan(w, *row.scan);
@@ -159,15 +132,6 @@ std::string EncodePeerRow(const PeerRow& row) {
   return w.Release();
 }
 
-std::optional<simdjson::dom::object> ParseRow(simdjson::dom::parser& parser,
-                                              std::string_view text) {
-  simdjson::dom::object object;
-  if (parser.parse(text.data(), text.size()).get_object().get(object) != simdjson::SUCCESS) {
-    return std::nullopt;
-  }
-  return object;
-}
-
 // nullopt when `text` is not a compliance peer row.
 std::optional<PeerRow> DecodePeerRow(simdjson::dom::parser& parser, std::string_view text) {
   const auto object = ParseRow(parser, text);
@@ -175,19 +139,16 @@ std::optional<PeerRow> DecodePeerRow(simdjson::dom::parser& parser, std::string_
   PeerRow row;
   row.peer_id = StringField(*object, "peer_id");
   if (row.peer_id.empty()) return std::nullopt;
-  row.known = TrueField(*object, "known");
-  uint64_t added_position = 0;
-  if ((*object)["added_position"].get_uint64().get(added_position) == simdjson::SUCCESS) {
-    row.added_position = added_position;
-  }
+  row.known = BoolField(*object, "known");
+  row.added_position = UintField(*object, "added_position", 0);
   if (row.known != (row.added_position != 0)) return std::nullopt;
   row.peer_policy_hash = OptionalStringField(*object, "peer_policy_hash");
   if (auto scan = internal::ObjectField(*object, "scan")) row.scan = DecodeScan(*scan);
-  row.drifted = TrueField(*object, "drifted");
+  row.drifted = BoolField(*object, "drifted");
   row.last_drift_at = OptionalStringField(*object, "last_drift_at");
   row.last_resolved_at = OptionalStringField(*object, "last_resolved_at");
   if (auto quarantine = internal::ObjectField(*object, "quarantine")) {
-    row.quarantine_applied = TrueField(*quarantine, "applied");
+    row.quarantine_applied = BoolField(*quarantine, "applied");
     row.quarantine_reason = OptionalStringField(*quarantine, "reason");
     row.quarantine_since = OptionalStringField(*quarantine, "since");
   }
@@ -199,7 +160,7 @@ std::optional<PeerRow> DecodePeerRow(simdjson::dom::parser& parser, std::string_
   return row;
 }
 
-std::string PeerKey(std::string_view peer_id) { return std::string(kPeerPrefix).append(peer_id); }
+std::string PeerKey(std::string_view peer_id) { return internal::RowKey(kPeerPrefix, peer_id); }
 
 // The raw JSON of a member, "null" when absent (divergent_agents and threshold are kept as the
 // event gives them: a count, a ratio or a list of offenders).
@@ -217,8 +178,8 @@ std::string EncodeDriftEvent(const simdjson::dom::object& data, uint64_t positio
   };
   JsonWriter w;
   w.BeginObject().Member("position", position).Member("time", time);
-  OptionalString(w, "local_policy_hash", hash("local_policy_hash"));
-  OptionalString(w, "peer_policy_hash", hash("peer_policy_hash"));
+  OptionalStringMember(w, "local_policy_hash", hash("local_policy_hash"));
+  OptionalStringMember(w, "peer_policy_hash", hash("peer_policy_hash"));
   w.Key("divergent_agents").Raw(RawField(data, "divergent_agents"));
   w.Key("threshold").Raw(RawField(data, "threshold"));
   w.EndObject();
@@ -317,7 +278,7 @@ bool ApplyToPeerRow(Kind kind, const simdjson::dom::object& data, const eventsto
 Status ComplianceView::Apply(const FoldContext& context, const eventstore::Record& record,
                              ViewTxn& txn) {
   if (!context.IsOwn(record)) return Status::Ok();
-  const Kind kind = Classify(record.event().type());
+  const Kind kind = internal::Classify(kTypes, record.event().type(), Kind::kOther);
   if (kind == Kind::kOther) return Status::Ok();
   const auto data = internal::ParseData(parser_, record);
   if (!data) return Status::Ok();
@@ -386,13 +347,14 @@ std::optional<Scan> LastScan(const PeerRow& row, const Shared& shared) {
 // The members of one peer's answer (inside an object the caller opened).
 void WritePeerMembers(JsonWriter& w, const PeerRow& row, const Shared& shared) {
   w.Member("peer_id", row.peer_id).Member("peer_known", row.known);
-  OptionalString(w, "local_policy_hash", shared.local_policy_hash);
-  OptionalString(w, "peer_policy_hash", row.peer_policy_hash);
+  OptionalStringMember(w, "local_policy_hash", shared.local_policy_hash);
+  OptionalStringMember(w, "peer_policy_hash", row.peer_policy_hash);
   w.Member("drift_status", DriftStatus(row, shared));
   const auto scan = LastScan(row, shared);
-  OptionalString(w, "last_scan_requested_at", scan ? std::optional(scan->time) : std::nullopt);
-  OptionalString(w, "last_scan_requested_by",
-                 scan ? std::optional(scan->requested_by) : std::nullopt);
+  OptionalStringMember(w, "last_scan_requested_at",
+                       scan ? std::optional(scan->time) : std::nullopt);
+  OptionalStringMember(w, "last_scan_requested_by",
+                       scan ? std::optional(scan->requested_by) : std::nullopt);
   WriteDriftAndQuarantine(w, row);
 }
 
@@ -428,7 +390,7 @@ Result<std::string> CompliancePeersJson(const ViewReader& reader) {
   ANNALS_ASSIGN_OR_RETURN(const Shared shared, LoadShared(reader, parser));
   JsonWriter w;
   w.BeginObject().Member("position", reader.position());
-  OptionalString(w, "local_policy_hash", shared.local_policy_hash);
+  OptionalStringMember(w, "local_policy_hash", shared.local_policy_hash);
   w.Key("peers").BeginArray();
   Status status;
   ANNALS_RETURN_IF_ERROR(

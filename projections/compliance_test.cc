@@ -11,32 +11,15 @@
 #include "annals/base/time_format.h"
 #include "annals/projections/registry_views.h"
 #include "annals/projections/runner.h"
-#include "annals/testing/test_util.h"
+#include "annals/testing/views_fixture.h"
 
 namespace annals::projections {
 namespace {
 
 // A ledger of registry "home" and the compliance view over it.
-struct Registry {
-  testing::TempDir dir;
-  std::unique_ptr<eventstore::Ledger> ledger;
-  std::unique_ptr<ViewsDb> views;
-  std::unique_ptr<Runner> runner;
-  int sequence = 0;
-
-  Registry() {
-    auto opened = eventstore::Ledger::Open({.path = dir.Sub("ledger"), .registry_name = "home"});
-    REQUIRE(opened.ok());
-    ledger = std::move(opened).value();
-    auto db = ViewsDb::Open({.path = dir.Sub("views")});
-    REQUIRE(db.ok());
-    views = std::move(db).value();
-    std::vector<ViewSpec> specs;
-    specs.push_back({std::string(kComplianceView), [] { return MakeComplianceView(); }});
-    auto made = Runner::Open({.ledger = ledger.get(), .db = views.get()}, std::move(specs));
-    REQUIRE(made.ok());
-    runner = std::move(made).value();
-  }
+struct Registry : testing::ViewsFixture {
+  Registry()
+      : ViewsFixture({{std::string(kComplianceView), [] { return MakeComplianceView(); }}}) {}
 
   // Appends `type` with data {"peer_id":peer_id <fields>} (no peer_id when empty) at minute
   // `minute` of 2026-05-01T10:00Z, from `origin` ("" : this registry).
@@ -46,12 +29,11 @@ struct Registry {
     if (!peer_id.empty()) data += R"("peer_id":")" + std::string(peer_id) + "\"";
     if (!peer_id.empty() && !fields.empty()) data += ",";
     data += std::string(fields) + "}";
-    auto event = testing::MakeEvent(type, "/compliance", std::to_string(++sequence), data);
-    (*event.mutable_attributes())["time"].mutable_ce_timestamp()->set_seconds(kTen + 60 * minute);
-    auto proposed = testing::Propose(std::move(event));
-    proposed.origin = origin;
-    auto outcome = ledger->Append(std::move(proposed));
-    REQUIRE_MESSAGE(outcome.recorded(), type, " ", outcome.error.reason);
+    Append({.type = type,
+            .data = data,
+            .time_seconds = kTen + 60 * minute,
+            .origin = origin,
+            .source = "/compliance"});
   }
   void AddPeer(std::string_view peer_id, int minute) {
     Emit("registry.peer.added.v1", peer_id,
@@ -70,12 +52,7 @@ struct Registry {
          minute);
   }
 
-  ViewReader Reader() {
-    REQUIRE(runner->CatchUp("", 0).ok());
-    auto reader = runner->Reader(kComplianceView);
-    REQUIRE(reader.ok());
-    return std::move(reader).value();
-  }
+  ViewReader Reader() { return ViewsFixture::Reader(kComplianceView); }
 
   static constexpr int64_t kTen = 1777629600;  // 2026-05-01T10:00:00Z
 };

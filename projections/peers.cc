@@ -14,12 +14,18 @@
 #include "annals/base/assert.h"
 #include "annals/base/json_writer.h"
 #include "annals/projections/registry_views.h"
+#include "annals/schemas/event_types.h"
 #include "internal/event_data.h"
+#include "internal/rows.h"
 
 namespace annals::projections {
 namespace {
 
+namespace types = schemas::event_types;
+using internal::BoolField;
 using internal::IntField;
+using internal::OptionalStringField;
+using internal::OptionalStringMember;
 using internal::StringField;
 
 constexpr uint32_t kPeersViewVersion = 1;
@@ -48,34 +54,22 @@ enum class Kind : uint8_t {
   kQuarantineLifted,
 };
 
-struct TypeKind {
-  std::string_view type;
-  Kind kind;
+constexpr internal::TypeKind<Kind> kTypes[] = {
+    {types::kPeerAdded, Kind::kPeerAdded},
+    {types::kPeerUpdated, Kind::kPeerUpdated},
+    {types::kPeerRemoved, Kind::kPeerRemoved},
+    {types::kPeerStatusChanged, Kind::kPeerStatusChanged},
+    {types::kPeerSyncSucceeded, Kind::kPeerSyncSucceeded},
+    {types::kPeerSyncFailed, Kind::kPeerSyncFailed},
+    {types::kLicenseIssued, Kind::kLicenseIssued},
+    {types::kLicenseSuspended, Kind::kLicenseSuspended},
+    {types::kLicenseRevoked, Kind::kLicenseRevoked},
+    {types::kLicenseReinstated, Kind::kLicenseReinstated},
+    {types::kDriftDetected, Kind::kDriftDetected},
+    {types::kDriftResolved, Kind::kDriftResolved},
+    {types::kQuarantineApplied, Kind::kQuarantineApplied},
+    {types::kQuarantineLifted, Kind::kQuarantineLifted},
 };
-
-constexpr TypeKind kTypes[] = {
-    {"registry.peer.added.v1", Kind::kPeerAdded},
-    {"registry.peer.updated.v1", Kind::kPeerUpdated},
-    {"registry.peer.removed.v1", Kind::kPeerRemoved},
-    {"registry.peer.status_changed.v1", Kind::kPeerStatusChanged},
-    {"registry.peer.sync_succeeded.v1", Kind::kPeerSyncSucceeded},
-    {"registry.peer.sync_failed.v1", Kind::kPeerSyncFailed},
-    {"registry.license.issued.v1", Kind::kLicenseIssued},
-    {"registry.license.suspended.v1", Kind::kLicenseSuspended},
-    {"registry.license.revoked.v1", Kind::kLicenseRevoked},
-    {"registry.license.reinstated.v1", Kind::kLicenseReinstated},
-    {"registry.compliance.drift_detected.v1", Kind::kDriftDetected},
-    {"registry.compliance.drift_resolved.v1", Kind::kDriftResolved},
-    {"registry.compliance.quarantine_applied.v1", Kind::kQuarantineApplied},
-    {"registry.compliance.quarantine_lifted.v1", Kind::kQuarantineLifted},
-};
-
-Kind Classify(std::string_view type) {
-  for (const auto& entry : kTypes) {
-    if (entry.type == type) return entry.kind;
-  }
-  return Kind::kOther;
-}
 
 // EVENTS.md, registry.peer.status_changed.v1: any other value is ignored.
 bool IsPeerStatus(std::string_view status) {
@@ -114,15 +108,6 @@ struct Peer {
 
 // --- Row encoding --------------------------------------------------------------------------
 
-void NullableMember(JsonWriter& w, std::string_view key, const std::optional<std::string>& value) {
-  w.Key(key);
-  if (value) {
-    w.String(*value);
-  } else {
-    w.Null();
-  }
-}
-
 void WriteLicense(JsonWriter& w, const License& license) {
   w.BeginObject()
       .Member("license_id", license.license_id)
@@ -130,7 +115,7 @@ void WriteLicense(JsonWriter& w, const License& license) {
       .Member("status", license.status)
       .Member("max_agents", license.max_agents)
       .Member("max_events_per_minute", license.max_events_per_minute);
-  NullableMember(w, "reason", license.reason);
+  OptionalStringMember(w, "reason", license.reason);
   w.EndObject();
 }
 
@@ -146,11 +131,11 @@ std::string EncodePeer(const Peer& peer) {
       .Member("kind", peer.kind)
       .Member("relation", peer.relation)
       .Member("status", peer.status);
-  NullableMember(w, "status_reason", peer.status_reason);
-  NullableMember(w, "last_synced_at", peer.last_synced_at);
+  OptionalStringMember(w, "status_reason", peer.status_reason);
+  OptionalStringMember(w, "last_synced_at", peer.last_synced_at);
   w.Member("cards_pulled", peer.cards_pulled)
       .Member("consecutive_failures", peer.consecutive_failures);
-  NullableMember(w, "last_error", peer.last_error);
+  OptionalStringMember(w, "last_error", peer.last_error);
   w.Key("license");
   if (peer.license) {
     WriteLicense(w, *peer.license);
@@ -165,19 +150,6 @@ std::string EncodePeer(const Peer& peer) {
   return w.Release();
 }
 
-std::optional<std::string> NullableString(const simdjson::dom::object& object,
-                                          std::string_view key) {
-  std::string_view value;
-  if (object[key].get_string().get(value) != simdjson::SUCCESS) return std::nullopt;
-  return std::string(value);
-}
-
-bool BoolField(const simdjson::dom::object& object, std::string_view key) {
-  bool value = false;
-  if (object[key].get_bool().get(value) != simdjson::SUCCESS) return false;
-  return value;
-}
-
 License DecodeLicense(const simdjson::dom::object& object) {
   License license;
   license.license_id = StringField(object, "license_id");
@@ -186,16 +158,15 @@ License DecodeLicense(const simdjson::dom::object& object) {
   license.max_agents = IntField(object, "max_agents", kLicenseMaxAgentsDefault);
   license.max_events_per_minute =
       IntField(object, "max_events_per_minute", kLicenseMaxEventsPerMinuteDefault);
-  license.reason = NullableString(object, "reason");
+  license.reason = OptionalStringField(object, "reason");
   return license;
 }
 
 // nullopt when `text` is not a peer row.
 std::optional<Peer> DecodePeer(simdjson::dom::parser& parser, std::string_view text) {
-  simdjson::dom::object object;
-  if (parser.parse(text.data(), text.size()).get_object().get(object) != simdjson::SUCCESS) {
-    return std::nullopt;
-  }
+  const auto row = internal::ParseRow(parser, text);
+  if (!row) return std::nullopt;
+  const simdjson::dom::object& object = *row;
   Peer peer;
   peer.peer_id = StringField(object, "peer_id");
   if (peer.peer_id.empty()) return std::nullopt;
@@ -206,11 +177,11 @@ std::optional<Peer> DecodePeer(simdjson::dom::parser& parser, std::string_view t
   peer.relation = StringField(object, "relation");
   peer.status = StringField(object, "status");
   if (!IsPeerStatus(peer.status)) return std::nullopt;
-  peer.status_reason = NullableString(object, "status_reason");
-  peer.last_synced_at = NullableString(object, "last_synced_at");
+  peer.status_reason = OptionalStringField(object, "status_reason");
+  peer.last_synced_at = OptionalStringField(object, "last_synced_at");
   peer.cards_pulled = IntField(object, "cards_pulled", 0);
   peer.consecutive_failures = IntField(object, "consecutive_failures", 0);
-  peer.last_error = NullableString(object, "last_error");
+  peer.last_error = OptionalStringField(object, "last_error");
   if (auto license = internal::ObjectField(object, "license")) {
     peer.license = DecodeLicense(*license);
   }
@@ -221,10 +192,10 @@ std::optional<Peer> DecodePeer(simdjson::dom::parser& parser, std::string_view t
   return peer;
 }
 
-std::string PeerKey(std::string_view peer_id) { return std::string(kPeerPrefix).append(peer_id); }
+std::string PeerKey(std::string_view peer_id) { return internal::RowKey(kPeerPrefix, peer_id); }
 
 std::string LicenseKey(std::string_view license_id) {
-  return std::string(kLicensePrefix).append(license_id);
+  return internal::RowKey(kLicensePrefix, license_id);
 }
 
 std::string EncodeLicenseOwner(std::string_view peer_id) {
@@ -258,7 +229,7 @@ class PeersView final : public Projection {
 Status PeersView::Apply(const FoldContext& context, const eventstore::Record& record,
                         ViewTxn& txn) {
   if (!context.IsOwn(record)) return Status::Ok();
-  const Kind kind = Classify(record.event().type());
+  const Kind kind = internal::Classify(kTypes, record.event().type(), Kind::kOther);
   if (kind == Kind::kOther) return Status::Ok();
   const auto data = internal::ParseData(parser_, record);
   if (!data) return Status::Ok();
@@ -388,12 +359,11 @@ Status PeersView::ChangeLicense(Kind kind, const simdjson::dom::object& data,
   if (license_id.empty()) return Status::Ok();
   ANNALS_ASSIGN_OR_RETURN(auto owner, txn.Get(LicenseKey(license_id)));
   if (!owner) return Status::Ok();  // never issued to a known peer, replaced, or peer removed
-  simdjson::dom::object owner_object;
-  if (row_parser_.parse(owner->data(), owner->size()).get_object().get(owner_object) !=
-      simdjson::SUCCESS) {
+  const auto owner_object = internal::ParseRow(row_parser_, *owner);
+  if (!owner_object) {
     return Status::Corruption("peers view: row " + LicenseKey(license_id) + " is not JSON");
   }
-  const std::string peer_id(StringField(owner_object, "peer_id"));
+  const std::string peer_id(StringField(*owner_object, "peer_id"));
   ANNALS_ASSIGN_OR_RETURN(auto peer, LoadPeer(txn, peer_id));
   if (!peer || !peer->license || peer->license->license_id != license_id) {
     return Status::Corruption("peers view: row " + LicenseKey(license_id) + " names peer " +

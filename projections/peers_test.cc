@@ -11,51 +11,29 @@
 #include "annals/base/time_format.h"
 #include "annals/projections/registry_views.h"
 #include "annals/projections/runner.h"
-#include "annals/testing/test_util.h"
+#include "annals/testing/views_fixture.h"
 
 namespace annals::projections {
 namespace {
 
-using testing::MakeEvent;
-using testing::Propose;
-using testing::TempDir;
-
 constexpr char kKeySha[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 // A ledger of registry "home", the peers view over it, and the events a test appends.
-class Fixture {
+class Fixture : public testing::ViewsFixture {
  public:
-  Fixture() {
-    eventstore::LedgerOptions options;
-    options.path = dir_.Sub("ledger");
-    options.registry_name = "home";
-    auto ledger = eventstore::Ledger::Open(options);
-    REQUIRE_MESSAGE(ledger.ok(), ledger.status().ToString());
-    ledger_ = std::move(ledger).value();
-    auto db = ViewsDb::Open({.path = dir_.Sub("views")});
-    REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-    db_ = std::move(db).value();
-    auto runner = Runner::Open({.ledger = ledger_.get(), .db = db_.get()},
-                               {{std::string(kPeersView), [] { return MakePeersView(); }}});
-    REQUIRE_MESSAGE(runner.ok(), runner.status().ToString());
-    runner_ = std::move(runner).value();
-  }
+  Fixture() : ViewsFixture({{std::string(kPeersView), [] { return MakePeersView(); }}}) {}
 
   // Appends one event at `time`; `origin` non-empty makes it a replicated one from that peer.
   uint64_t Append(std::string_view type, std::string_view data, std::string_view time,
                   std::string_view origin = "") {
-    auto event = MakeEvent(type, "/test", "e" + std::to_string(++events_), data);
     int64_t seconds = 0;
     int32_t nanos = 0;
     REQUIRE(!ParseRfc3339(time, &seconds, &nanos));
-    auto* timestamp = (*event.mutable_attributes())["time"].mutable_ce_timestamp();
-    timestamp->set_seconds(seconds);
-    timestamp->set_nanos(nanos);
-    auto proposed = Propose(std::move(event));
-    proposed.origin = origin;
-    auto outcome = ledger_->Append(std::move(proposed));
-    REQUIRE_MESSAGE(outcome.code == eventstore::AppendCode::kAppended, outcome.error.reason);
-    return outcome.position;
+    return ViewsFixture::Append({.type = type,
+                                 .data = data,
+                                 .time_seconds = seconds,
+                                 .time_nanos = nanos,
+                                 .origin = origin});
   }
 
   void AddPeer(std::string_view peer_id, std::string_view time, std::string_view origin = "") {
@@ -67,12 +45,7 @@ class Fixture {
            time, origin);
   }
 
-  ViewReader Reader() {
-    REQUIRE(runner_->CatchUp("", 0).ok());
-    auto reader = runner_->Reader(kPeersView);
-    REQUIRE(reader.ok());
-    return std::move(reader).value();
-  }
+  ViewReader Reader() { return ViewsFixture::Reader(kPeersView); }
 
   std::string Peers() {
     auto json = PeersJson(Reader());
@@ -81,16 +54,6 @@ class Fixture {
   }
 
   Result<std::string> Peer(std::string_view peer_id) { return PeerJson(Reader(), peer_id); }
-
-  Runner& runner() { return *runner_; }
-  ViewsDb& db() { return *db_; }
-
- private:
-  TempDir dir_;
-  std::unique_ptr<eventstore::Ledger> ledger_;
-  std::unique_ptr<ViewsDb> db_;
-  std::unique_ptr<Runner> runner_;
-  int events_ = 0;
 };
 
 // A parsed answer, read with JSON pointers ("/peer/status").
@@ -426,7 +389,7 @@ TEST_CASE("peers are listed in peer_id order; a rebuild gives the same rows") {
   CHECK(peers.Str("/peers/1/peer_id") == "op-a");
   CHECK(peers.Str("/peers/2/peer_id") == "op-c");
   CHECK(peers.Str("/peers/1/license/license_id") == "lic-1");
-  auto check = f.runner().Check(kPeersView);
+  auto check = f.runner->Check(kPeersView);
   REQUIRE_MESSAGE(check.ok(), check.status().ToString());
   CHECK(check->differences == 0);
   CHECK(check->rows_compared == 4);  // three peers and one license owner
@@ -436,10 +399,10 @@ TEST_CASE("a peer row that is not a peer stops the fold with Corruption") {
   Fixture f;
   f.AddPeer("frame-b", "2026-05-01T10:00:00Z");
   CHECK(Json(f.Peer("frame-b")).Str("/peer/status") == "ACTIVE");
-  REQUIRE(f.db().PutRowForTesting(kPeersView, "p/frame-b", R"({"peer_id":"frame-b"})").ok());
+  REQUIRE(f.db->PutRowForTesting(kPeersView, "p/frame-b", R"({"peer_id":"frame-b"})").ok());
   f.Append("registry.peer.sync_succeeded.v1", PeerIdData("frame-b", R"(,"cards_pulled":1)"),
            "2026-05-01T10:01:00Z");
-  CHECK(f.runner().CatchUp("", 0).code() == StatusCode::kCorruption);
+  CHECK(f.runner->CatchUp("", 0).code() == StatusCode::kCorruption);
 }
 
 }  // namespace

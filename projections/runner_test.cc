@@ -8,14 +8,10 @@
 
 #include <thread>
 
-#include "annals/testing/test_util.h"
+#include "annals/testing/views_fixture.h"
 
 namespace annals::projections {
 namespace {
-
-using testing::MakeEvent;
-using testing::Propose;
-using testing::TempDir;
 
 // Counts events per type: row "t/<type>" -> decimal count.
 class TypeCounts : public Projection {
@@ -43,28 +39,9 @@ ViewSpec Spec(uint32_t version = 1) {
   return {"type-counts", [version] { return std::make_unique<TypeCounts>(version); }};
 }
 
-struct Fixture {
-  TempDir dir;
-  std::unique_ptr<eventstore::Ledger> ledger;
-  std::unique_ptr<ViewsDb> db;
-
-  Fixture() { OpenAll(); }
-
-  void OpenAll() {
-    eventstore::LedgerOptions options;
-    options.path = dir.Sub("ledger");
-    auto l = eventstore::Ledger::Open(options);
-    REQUIRE_MESSAGE(l.ok(), l.status().ToString());
-    ledger = std::move(l).value();
-    auto v = ViewsDb::Open({.path = dir.Sub("views")});
-    REQUIRE_MESSAGE(v.ok(), v.status().ToString());
-    db = std::move(v).value();
-  }
-
-  void CloseAll() {
-    db.reset();
-    ledger.reset();
-  }
+// A ledger and the views' database, without a runner: each test opens its own.
+struct Fixture : testing::ViewsFixture {
+  Fixture() : ViewsFixture({}) {}
 
   std::unique_ptr<Runner> OpenRunner(uint32_t version = 1) {
     auto r = Runner::Open({.ledger = ledger.get(), .db = db.get()}, {Spec(version)});
@@ -72,11 +49,8 @@ struct Fixture {
     return std::move(r).value();
   }
 
-  void AppendN(int n, std::string_view type, int first_id) {
-    for (int i = 0; i < n; ++i) {
-      auto out = ledger->Append(Propose(MakeEvent(type, "/test", std::to_string(first_id + i))));
-      REQUIRE(out.code == eventstore::AppendCode::kAppended);
-    }
+  void AppendN(int n, std::string_view type) {
+    for (int i = 0; i < n; ++i) Append({.type = type});
   }
 };
 
@@ -88,8 +62,8 @@ std::string Count(const ViewReader& reader, std::string_view type) {
 
 TEST_CASE("folds to the head, resumes from the checkpoint after a reopen") {
   Fixture f;
-  f.AppendN(2500, "a.v1", 0);
-  f.AppendN(10, "b.v1", 10000);
+  f.AppendN(2500, "a.v1");
+  f.AppendN(10, "b.v1");
   {
     auto runner = f.OpenRunner();
     REQUIRE(runner->CatchUp("", 0).ok());
@@ -102,9 +76,9 @@ TEST_CASE("folds to the head, resumes from the checkpoint after a reopen") {
     REQUIRE(live.ok());
     CHECK(static_cast<TypeCounts&>(**live).committed_position == 2510);
   }
-  f.CloseAll();
-  f.OpenAll();
-  f.AppendN(5, "b.v1", 20000);
+  f.Close();
+  f.Open();
+  f.AppendN(5, "b.v1");
   auto runner = f.OpenRunner();
   auto live = runner->Live("type-counts");
   REQUIRE(live.ok());
@@ -122,7 +96,7 @@ TEST_CASE("folds to the head, resumes from the checkpoint after a reopen") {
 
 TEST_CASE("CatchUp to a position stops there") {
   Fixture f;
-  f.AppendN(100, "a.v1", 0);
+  f.AppendN(100, "a.v1");
   auto runner = f.OpenRunner();
   REQUIRE(runner->CatchUp("type-counts", 40).ok());
   CHECK(runner->Reader("type-counts")->position() == 40);
@@ -132,7 +106,7 @@ TEST_CASE("CatchUp to a position stops there") {
 
 TEST_CASE("a version bump rebuilds the view at start") {
   Fixture f;
-  f.AppendN(30, "a.v1", 0);
+  f.AppendN(30, "a.v1");
   {
     auto runner = f.OpenRunner(1);
     REQUIRE(runner->CatchUp("", 0).ok());
@@ -150,7 +124,7 @@ TEST_CASE("fold threads follow the tail; WaitFor wakes on a fold") {
   Fixture f;
   auto runner = f.OpenRunner();
   runner->Start();
-  std::thread writer([&] { f.AppendN(300, "a.v1", 0); });
+  std::thread writer([&] { f.AppendN(300, "a.v1"); });
   uint64_t reached = runner->WaitFor("type-counts", 300, std::chrono::seconds(20));
   writer.join();
   CHECK(reached >= 300);
@@ -161,7 +135,7 @@ TEST_CASE("fold threads follow the tail; WaitFor wakes on a fold") {
 
 TEST_CASE("a rebuild fills a shadow while the old generation serves, then swaps") {
   Fixture f;
-  f.AppendN(3000, "a.v1", 0);
+  f.AppendN(3000, "a.v1");
   auto runner = f.OpenRunner();
   REQUIRE(runner->CatchUp("", 0).ok());
   auto before = runner->Reader("type-counts");
@@ -171,7 +145,7 @@ TEST_CASE("a rebuild fills a shadow while the old generation serves, then swaps"
   REQUIRE(f.db->PutRowForTesting("type-counts", "t/a.v1", "7").ok());
   auto stale = runner->Reader("type-counts");
   runner->Start();  // the live view keeps folding during the rebuild
-  std::thread writer([&] { f.AppendN(200, "b.v1", 50000); });
+  std::thread writer([&] { f.AppendN(200, "b.v1"); });
   bool seen_progress = false;
   auto report = runner->Rebuild("type-counts", 0, [&](uint64_t, uint64_t) { seen_progress = true; });
   writer.join();
@@ -190,7 +164,7 @@ TEST_CASE("a rebuild fills a shadow while the old generation serves, then swaps"
 
 TEST_CASE("rebuild --to leaves the view at that position") {
   Fixture f;
-  f.AppendN(50, "a.v1", 0);
+  f.AppendN(50, "a.v1");
   auto runner = f.OpenRunner();
   REQUIRE(runner->CatchUp("", 0).ok());
   auto report = runner->Rebuild("type-counts", 20);
@@ -202,8 +176,8 @@ TEST_CASE("rebuild --to leaves the view at that position") {
 
 TEST_CASE("check finds a corrupted, a missing and an extra row") {
   Fixture f;
-  f.AppendN(10, "a.v1", 0);
-  f.AppendN(10, "b.v1", 100);
+  f.AppendN(10, "a.v1");
+  f.AppendN(10, "b.v1");
   auto runner = f.OpenRunner();
   REQUIRE(runner->CatchUp("", 0).ok());
   auto clean = runner->Check("type-counts");
@@ -229,7 +203,7 @@ TEST_CASE("check finds a corrupted, a missing and an extra row") {
 
 TEST_CASE("a read-only runner serves the stored rows and refuses to fold") {
   Fixture f;
-  f.AppendN(5, "a.v1", 0);
+  f.AppendN(5, "a.v1");
   {
     auto runner = f.OpenRunner();
     REQUIRE(runner->CatchUp("", 0).ok());

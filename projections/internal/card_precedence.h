@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace annals::projections::internal {
@@ -15,6 +16,10 @@ enum class CardRelation : uint8_t {
   kDirect = 2,      // synced from its home registry, or replicated from the peer that owns it
   kDiscovered = 3,  // a copy learned through a peer's fan-out
 };
+
+// Every relation, in number order.
+inline constexpr CardRelation kCardRelations[] = {CardRelation::kLocal, CardRelation::kDirect,
+                                                  CardRelation::kDiscovered};
 
 // True when a card of relation `incoming` may replace the stored card of relation `stored`.
 constexpr bool MayReplace(CardRelation stored, CardRelation incoming) {
@@ -36,8 +41,18 @@ constexpr std::string_view CardRelationName(CardRelation relation) {
   return "unknown";
 }
 
+// The relation CardRelationName gives `name`; nullopt for any other name.
+constexpr std::optional<CardRelation> CardRelationNamed(std::string_view name) {
+  for (CardRelation relation : kCardRelations) {
+    if (CardRelationName(relation) == name) return relation;
+  }
+  return std::nullopt;
+}
+
 static_assert(!MayReplace(CardRelation::kLocal, CardRelation::kDirect));
 static_assert(!MayReplace(CardRelation::kDirect, CardRelation::kDiscovered));
 static_assert(MayReplace(CardRelation::kDiscovered, CardRelation::kDirect));
+static_assert(CardRelationNamed(CardRelationName(CardRelation::kDirect)) == CardRelation::kDirect);
+static_assert(!CardRelationNamed("unknown"));
 
 }  // namespace annals::projections::internal

@@ -1,10 +1,11 @@
-// Reading a record's event as a view needs it: its data as a JSON object, its fields, its time.
-// Views call these on their fold thread with their own parser (simdjson's parser is not
-// thread-safe and is reused across events to avoid allocations).
+// Reading a record's event as a view needs it: what its type is to the view, its data as a JSON
+// object, its fields, its time. Views call these on their fold thread with their own parser
+// (simdjson's parser is not thread-safe and is reused across events to avoid allocations).
 #pragma once
 
 #include <simdjson.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +14,23 @@
 #include "annals/eventstore/record.h"
 
 namespace annals::projections::internal {
+
+// What a view makes of an event type: a view classifies a record's type through a table of
+// these (type names from annals/schemas/event_types.h).
+template <typename Kind>
+struct TypeKind {
+  std::string_view type;
+  Kind kind;
+};
+
+// The kind `table` gives `type`; `other` when the table does not name it.
+template <typename Kind, size_t N>
+constexpr Kind Classify(const TypeKind<Kind> (&table)[N], std::string_view type, Kind other) {
+  for (const TypeKind<Kind>& entry : table) {
+    if (entry.type == type) return entry.kind;
+  }
+  return other;
+}
 
 // The event's data as a JSON object; nullopt when it has no JSON object data. The object lives
 // until the next call with the same parser.
