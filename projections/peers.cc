@@ -2,8 +2,11 @@
 //
 // Rows:
 //   p/<peer_id>     the peer, as compact JSON in exactly the shape PeerJson serves
-//   l/<license_id>  {"peer_id":...}: the peer a live license belongs to (later license events
-//                   name only the license). Exists exactly while that peer shows the license.
+//   l/<license_id>  {"peer_id":...,"key_sha256":...}: the peer a live license belongs to (later
+//                   license events name only the license) and its key's hash. Exists exactly
+//                   while that peer shows the license.
+//   k/<key_sha256>  {"license_id":...}: the live license whose key hashes to this (federation
+//                   auth looks a presented key up here). Exists exactly while l/<license_id> does.
 #include "annals/projections/peers.h"
 
 #include <simdjson.h>
@@ -28,9 +31,10 @@ using internal::OptionalStringField;
 using internal::OptionalStringMember;
 using internal::StringField;
 
-constexpr uint32_t kPeersViewVersion = 1;
+constexpr uint32_t kPeersViewVersion = 2;  // 2: the k/ rows
 constexpr std::string_view kPeerPrefix = "p/";
 constexpr std::string_view kLicensePrefix = "l/";
+constexpr std::string_view kKeyPrefix = "k/";
 
 // EVENTS.md, "Licenses": the defaults of registry.license.issued.v1.
 constexpr int64_t kLicenseMaxAgentsDefault = 100;
@@ -198,9 +202,11 @@ std::string LicenseKey(std::string_view license_id) {
   return internal::RowKey(kLicensePrefix, license_id);
 }
 
-std::string EncodeLicenseOwner(std::string_view peer_id) {
+std::string KeyKey(std::string_view key_sha256) { return internal::RowKey(kKeyPrefix, key_sha256); }
+
+std::string EncodeLicenseOwner(std::string_view peer_id, std::string_view key_sha256) {
   JsonWriter w;
-  w.BeginObject().Member("peer_id", peer_id).EndObject();
+  w.BeginObject().Member("peer_id", peer_id).Member("key_sha256", key_sha256).EndObject();
   return w.Release();
 }
 
@@ -218,6 +224,8 @@ class PeersView final : public Projection {
   Status RemovePeer(const simdjson::dom::object& data, ViewTxn& txn);
   Status ChangePeer(Kind kind, const simdjson::dom::object& data, const std::string& time,
                     ViewTxn& txn);
+  // Deletes the l/ row of a license and the k/ row of its key.
+  Status DropLicense(std::string_view license_id, ViewTxn& txn);
   Status IssueLicense(const simdjson::dom::object& data, const std::string& time, ViewTxn& txn);
   Status ChangeLicense(Kind kind, const simdjson::dom::object& data, const std::string& time,
                        ViewTxn& txn);
@@ -279,8 +287,22 @@ Status PeersView::RemovePeer(const simdjson::dom::object& data, ViewTxn& txn) {
   const std::string_view peer_id = StringField(data, "peer_id");
   ANNALS_ASSIGN_OR_RETURN(auto peer, LoadPeer(txn, peer_id));
   if (!peer) return Status::Ok();
-  if (peer->license) txn.Delete(LicenseKey(peer->license->license_id));
+  if (peer->license) ANNALS_RETURN_IF_ERROR(DropLicense(peer->license->license_id, txn));
   txn.Delete(PeerKey(peer_id));
+  return Status::Ok();
+}
+
+Status PeersView::DropLicense(std::string_view license_id, ViewTxn& txn) {
+  ANNALS_ASSIGN_OR_RETURN(auto owner, txn.Get(LicenseKey(license_id)));
+  if (owner) {
+    const auto owner_object = internal::ParseRow(row_parser_, *owner);
+    if (!owner_object) {
+      return Status::Corruption("peers view: row " + LicenseKey(license_id) + " is not JSON");
+    }
+    const std::string_view key = StringField(*owner_object, "key_sha256");
+    if (!key.empty()) txn.Delete(KeyKey(key));
+  }
+  txn.Delete(LicenseKey(license_id));
   return Status::Ok();
 }
 
@@ -336,9 +358,21 @@ Status PeersView::IssueLicense(const simdjson::dom::object& data, const std::str
   if (license_id.empty()) return Status::Ok();
   ANNALS_ASSIGN_OR_RETURN(auto owner, txn.Get(LicenseKey(license_id)));
   if (owner) return Status::Ok();  // a live license is issued once
+  const std::string_view key_sha256 = StringField(data, "key_sha256");
+  if (key_sha256.empty()) return Status::Ok();
   ANNALS_ASSIGN_OR_RETURN(auto peer, LoadPeer(txn, StringField(data, "peer_id")));
   if (!peer) return Status::Ok();
-  if (peer->license) txn.Delete(LicenseKey(peer->license->license_id));  // replaced
+  // A key serves one live license: another peer's license keeps it (this issue is ignored); the
+  // peer's own license being replaced hands it over.
+  ANNALS_ASSIGN_OR_RETURN(auto key_holder, txn.Get(KeyKey(key_sha256)));
+  if (key_holder) {
+    const auto holder = internal::ParseRow(row_parser_, *key_holder);
+    if (!holder) return Status::Corruption("peers view: row " + KeyKey(key_sha256) + " is not JSON");
+    if (!peer->license || StringField(*holder, "license_id") != peer->license->license_id) {
+      return Status::Ok();
+    }
+  }
+  if (peer->license) ANNALS_RETURN_IF_ERROR(DropLicense(peer->license->license_id, txn));  // replaced
   License license;
   license.license_id = license_id;
   license.tier = StringField(data, "tier");
@@ -348,7 +382,12 @@ Status PeersView::IssueLicense(const simdjson::dom::object& data, const std::str
       IntField(data, "max_events_per_minute", kLicenseMaxEventsPerMinuteDefault);
   peer->license = std::move(license);
   peer->updated_at = time;
-  txn.Put(LicenseKey(license_id), EncodeLicenseOwner(peer->peer_id));
+  txn.Put(LicenseKey(license_id), EncodeLicenseOwner(peer->peer_id, key_sha256));
+  {
+    JsonWriter w;
+    w.BeginObject().Member("license_id", license_id).EndObject();
+    txn.Put(KeyKey(key_sha256), w.str());
+  }
   txn.Put(PeerKey(peer->peer_id), EncodePeer(*peer));
   return Status::Ok();
 }
@@ -398,6 +437,38 @@ Result<std::string> PeersJson(const ViewReader& reader) {
   }));
   w.EndArray().EndObject();
   return w.Release();
+}
+
+Result<LicenseGrant> LicenseByKeySha256(const ViewReader& reader, std::string_view key_sha256) {
+  auto not_found = [] { return Status::NotFound("no live license has this key"); };
+  if (key_sha256.empty()) return not_found();
+  ANNALS_ASSIGN_OR_RETURN(auto key_row, reader.Get(KeyKey(key_sha256)));
+  if (!key_row) return not_found();
+  simdjson::dom::parser parser;
+  simdjson::dom::object key_object;
+  if (parser.parse(*key_row).get_object().get(key_object) != simdjson::SUCCESS) {
+    return Status::Corruption("peers view: row " + KeyKey(key_sha256) + " is not JSON");
+  }
+  LicenseGrant grant;
+  grant.license_id = StringField(key_object, "license_id");
+  ANNALS_ASSIGN_OR_RETURN(auto owner, reader.Get(LicenseKey(grant.license_id)));
+  if (!owner) return Status::Corruption("peers view: license " + grant.license_id + " has a key row and no owner");
+  simdjson::dom::object owner_object;
+  if (parser.parse(*owner).get_object().get(owner_object) != simdjson::SUCCESS) {
+    return Status::Corruption("peers view: row " + LicenseKey(grant.license_id) + " is not JSON");
+  }
+  grant.peer_id = StringField(owner_object, "peer_id");
+  ANNALS_ASSIGN_OR_RETURN(auto peer_row, reader.Get(PeerKey(grant.peer_id)));
+  simdjson::dom::object peer_object;
+  if (!peer_row || parser.parse(*peer_row).get_object().get(peer_object) != simdjson::SUCCESS) {
+    return Status::Corruption("peers view: license " + grant.license_id + " names peer " +
+                              grant.peer_id + ", which has no row");
+  }
+  auto license = internal::ObjectField(peer_object, "license");
+  if (!license) return Status::Corruption("peers view: peer " + grant.peer_id + " shows no license");
+  grant.status = StringField(*license, "status");
+  grant.peer_status = StringField(peer_object, "status");
+  return grant;
 }
 
 Result<std::string> PeerJson(const ViewReader& reader, std::string_view peer_id) {

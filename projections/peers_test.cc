@@ -190,6 +190,38 @@ TEST_CASE("status follows status_changed and nothing else") {
   }
 }
 
+TEST_CASE("a live license is found by its key's SHA-256 (federation auth)") {
+  constexpr char kOtherKeySha[] =
+      "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+  Fixture f;
+  f.AddPeer("op-c", "2026-05-01T10:00:00Z");
+  f.AddPeer("op-d", "2026-05-01T10:00:00Z");
+  CHECK(LicenseByKeySha256(f.Reader(), kKeySha).status().code() == StatusCode::kNotFound);
+  f.Append("registry.license.issued.v1", IssueData("lic-1", "op-c"), "2026-05-01T10:01:00Z");
+  auto grant = LicenseByKeySha256(f.Reader(), kKeySha);
+  REQUIRE_MESSAGE(grant.ok(), grant.status().ToString());
+  CHECK(grant->license_id == "lic-1");
+  CHECK(grant->peer_id == "op-c");
+  CHECK(grant->status == "active");
+  CHECK(grant->peer_status == "ACTIVE");
+  f.Append("registry.license.suspended.v1", LicenseData("lic-1", "late"), "2026-05-01T10:02:00Z");
+  CHECK(LicenseByKeySha256(f.Reader(), kKeySha)->status == "suspended");
+  // Another peer's license with the same key is ignored: the key keeps serving lic-1.
+  f.Append("registry.license.issued.v1", IssueData("lic-9", "op-d"), "2026-05-01T10:03:00Z");
+  CHECK(LicenseByKeySha256(f.Reader(), kKeySha)->license_id == "lic-1");
+  CHECK(Json(f.Peer("op-d")).Null("/peer/license"));
+  // A replacement with a new key: the old key is no longer found.
+  f.Append("registry.license.issued.v1",
+           R"({"license_id":"lic-2","peer_id":"op-c","key_sha256":")" + std::string(kOtherKeySha) +
+               R"(","tier":"enterprise"})",
+           "2026-05-01T10:04:00Z");
+  CHECK(LicenseByKeySha256(f.Reader(), kKeySha).status().code() == StatusCode::kNotFound);
+  CHECK(LicenseByKeySha256(f.Reader(), kOtherKeySha)->license_id == "lic-2");
+  // The peer removed: its license's key is gone too.
+  f.Append("registry.peer.removed.v1", R"({"peer_id":"op-c"})", "2026-05-01T10:05:00Z");
+  CHECK(LicenseByKeySha256(f.Reader(), kOtherKeySha).status().code() == StatusCode::kNotFound);
+}
+
 TEST_CASE("sync failures count up, a success resets them and records the sync") {
   Fixture f;
   f.AddPeer("frame-b", "2026-05-01T10:00:00Z");
@@ -392,7 +424,7 @@ TEST_CASE("peers are listed in peer_id order; a rebuild gives the same rows") {
   auto check = f.runner->Check(kPeersView);
   REQUIRE_MESSAGE(check.ok(), check.status().ToString());
   CHECK(check->differences == 0);
-  CHECK(check->rows_compared == 4);  // three peers and one license owner
+  CHECK(check->rows_compared == 5);  // three peers, one license owner and its key
 }
 
 TEST_CASE("a peer row that is not a peer stops the fold with Corruption") {

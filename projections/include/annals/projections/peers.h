@@ -22,7 +22,7 @@
 
 namespace annals::projections {
 
-// A fresh instance of the peers projection (name kPeersView, "peers"; version 1).
+// A fresh instance of the peers projection (name kPeersView, "peers"; version 2).
 std::unique_ptr<Projection> MakePeersView();
 
 // {"position":N,"peers":[<peer>, ...]}: every peer, in peer_id order (byte order).
@@ -30,5 +30,17 @@ Result<std::string> PeersJson(const ViewReader& reader);
 
 // {"position":N,"peer":<peer>}; NotFound when no such peer is added.
 Result<std::string> PeerJson(const ViewReader& reader, std::string_view peer_id);
+
+// A live license found by the SHA-256 of its key (federation auth: a peer presents
+// `tp_fed_<64 hex>` and the gateway looks up the hash of the whole key).
+struct LicenseGrant {
+  std::string license_id;
+  std::string peer_id;
+  std::string status;       // active, suspended, revoked
+  std::string peer_status;  // ACTIVE, INACTIVE, DRIFT, SUSPENDED, REVOKED
+};
+// `key_sha256`: 64 lower-case hex digits, as registry.license.issued.v1 carries it. NotFound when
+// no live license (issued to a peer that is still added, not replaced) has that key.
+Result<LicenseGrant> LicenseByKeySha256(const ViewReader& reader, std::string_view key_sha256);
 
 }  // namespace annals::projections
