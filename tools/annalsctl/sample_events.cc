@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
+#include "annals/base/sha256.h"
 #include "annals/eventstore/cloudevent.h"
 #include "commands.h"
 
@@ -144,10 +146,11 @@ void SampleHistory::Plan() {
           .Member("relation", p % 3 == 2 ? "discovered" : "direct")
           .EndObject();
       pending_.push_back(Event("registry.peer.added.v1", "peer-" + id, w.Release()));
-      pending_.push_back(Event(
-          "registry.license.issued.v1", "license-lic-" + id,
-          R"({"license_id":"lic-)" + id + R"(","peer_id":")" + id +
-              R"(","key_sha256":"0000000000000000000000000000000000000000000000000000000000000000","tier":"standard"})"));
+      // The license key itself is never in an event: only its hash (EVENTS.md, "Licenses").
+      const std::string key_sha256 = ToHex(Sha256("tp_fed_sample_" + id));
+      pending_.push_back(Event("registry.license.issued.v1", "license-lic-" + id,
+                               R"({"license_id":"lic-)" + id + R"(","peer_id":")" + id +
+                                   R"(","key_sha256":")" + key_sha256 + R"(","tier":"standard"})"));
       pending_.push_back(Event("registry.compliance.policy_hash_published.v1", "compliance-" + id,
                                R"({"peer_id":")" + id + R"(","policy_hash":"sha256:local-1"})"));
     }
