@@ -1,0 +1,92 @@
+// The HTTP gateway of annals (DESIGN.md, "Gateway (HTTP)"): a thin, asynchronous HTTP/1.1 server
+// on Boost.Beast that parses requests, calls the ledger or reads a view, and renders JSON. No
+// business logic lives here: the ledger decides every append, the views answer every query.
+//
+// Model: one acceptor and `io_threads` threads running one event loop; each connection is a
+// session on its own strand (so a connection is never served by two threads at once). A
+// handler that must wait (an append waits for the fsync that covers it; a long read) never
+// blocks an I/O thread: appends complete through Ledger::Submit's callback, blocking reads run
+// on a small pool, and both post the response back to the session.
+//
+// Limits (limits.h; each one an option below): body and header sizes (413, 431), open
+// connections (503, then close), idle keep-alive and slow-client timeouts (the connection is
+// closed), page sizes (400). Every error is an RFC 9457 application/problem+json body
+// (gateway/README.md lists the problem types).
+//
+// Thread-safety: Start, port and Stop may be called from any thread. Ownership: the Ledger and
+// the Runner of GatewayDeps are not owned and must outlive the Server.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "annals/base/status.h"
+#include "annals/gateway/limits.h"
+
+namespace annals::eventstore {
+class Ledger;
+}
+namespace annals::projections {
+class Runner;
+}
+
+namespace annals::gateway {
+
+struct GatewayOptions {
+  // Address to listen on: an IPv4 or IPv6 literal. Default: 127.0.0.1 (this machine only).
+  std::string host = "127.0.0.1";
+  // Port; 0 picks a free one (Server::port() tells which). Default: 8080.
+  uint16_t port = 8080;
+  // Threads running the event loop; 0: one per hardware thread. Default: 0.
+  size_t io_threads = 0;
+  // Threads for blocking work (ledger reads, bounded waits). Default: kBlockingThreadsDefault.
+  size_t blocking_threads = kBlockingThreadsDefault;
+  // Limits (limits.h has the defaults and why).
+  size_t body_bytes_max = kBodyBytesMaxDefault;
+  uint32_t header_bytes_max = kHeaderBytesMaxDefault;
+  size_t connections_max = kConnectionsMaxDefault;
+  uint32_t idle_timeout_ms = kIdleTimeoutMsDefault;
+  uint32_t request_timeout_ms = kRequestTimeoutMsDefault;
+  size_t page_size_max = kPageSizeMaxDefault;  // at most eventstore::kReadPageEventsMax
+  uint32_t min_position_wait_ms_max = kMinPositionWaitMsMaxDefault;
+  uint32_t stop_drain_ms = kStopDrainMsDefault;
+};
+
+// Checks the options (ranges, relations); InvalidArgument names the option.
+Status ValidateGatewayOptions(const GatewayOptions& options);
+
+struct GatewayDeps {
+  eventstore::Ledger* ledger = nullptr;       // required
+  projections::Runner* runner = nullptr;      // required: /readyz and the views
+};
+
+class Server {
+ public:
+  // Validates the options, binds and listens, and starts the threads. InvalidArgument for bad
+  // options, IOError when the address cannot be bound (in use, not local).
+  static Result<std::unique_ptr<Server>> Start(const GatewayOptions& options, GatewayDeps deps);
+  ~Server();  // Stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The port listened on (the chosen one when options.port was 0).
+  uint16_t port() const;
+
+  // Graceful stop: stops accepting, closes idle connections, lets every request in flight
+  // finish (an append is answered once the ledger has acknowledged or refused it) for at most
+  // options.stop_drain_ms, then closes what is left and joins the threads. Idempotent.
+  //
+  // A request still running after the drain (its append not yet answered by the ledger) is
+  // abandoned; close the Ledger (Close() answers everything queued) before destroying the
+  // Server, so that no ledger callback outlives it.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace annals::gateway

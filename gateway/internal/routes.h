@@ -1,0 +1,42 @@
+// The gateway's routes, one area per routes_*.cc file, each adding its routes to the router.
+// An area added later gets its own file and one line in Server::Start (server.cc).
+//
+// Handlers run on an I/O thread and must not block it: an append completes through
+// Ledger::Submit's callback; blocking work (ledger reads, bounded waits) goes to
+// RouteContext::run_blocking. Each handler calls its Reply exactly once.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+
+#include "annals/gateway/server.h"
+#include "internal/router.h"
+
+namespace annals::gateway {
+
+// Appends in flight (submitted, not yet answered by the ledger), at most. One more is answered
+// 503: the ledger's queue (kQueueRequestsMax) then never fills from HTTP alone, so Submit never
+// waits on an I/O thread for room.
+inline constexpr size_t kAppendsInFlightMax = 8192;
+static_assert(kAppendsInFlightMax < eventstore::kQueueRequestsMax);
+
+// What the routes share; owned by the Server, alive while it serves.
+struct RouteContext {
+  eventstore::Ledger* ledger = nullptr;
+  projections::Runner* runner = nullptr;
+  GatewayOptions options;
+  // Runs `work` on the blocking pool, never on an I/O thread.
+  std::function<void(std::function<void()> work)> run_blocking;
+  std::atomic<size_t> appends_in_flight{0};
+};
+
+// POST /api/v1/events, POST /api/v1/streams/{stream}/events (routes_append.cc).
+void AddAppendRoutes(Router* router, RouteContext* context);
+// GET /api/v1/events, /api/v1/events/{position}, /api/v1/streams/{stream},
+// /api/v1/ledger/head (routes_read.cc).
+void AddReadRoutes(Router* router, RouteContext* context);
+// GET /healthz, /readyz (routes_health.cc).
+void AddHealthRoutes(Router* router, RouteContext* context);
+
+}  // namespace annals::gateway
