@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job while annals has no server yet: annalsctl on the default data directory
-# (./annals-data). Imports the example registry events, reads them back, verifies the chain and
+# A walk through annalsctl on the default data directory (./annals-data); the main job is the
+# server, build/bin/annalsd (README.md). Imports the example registry events, reads them back, verifies the chain and
 # prints the ledger's stats. Run it twice: the second import answers "duplicate" for every event
 # and writes nothing (dedup never forgets).
 set -euo pipefail
