@@ -1,4 +1,4 @@
-// Goal: every v1.0 case of the CloudEvents conformance suite (../shared/conformance/cloudevents,
+// Goal: every v1.0 case of the CloudEvents conformance suite (a copy in tests/data/conformance,
 // the YAML files under yaml/: v1.yaml and v1.0/) is accepted by POST /api/v1/events of a real
 // annalsd with a 2xx, sent as the suite's own sender sends it (binary mode: attributes as ce-
 // headers with surrounding spaces trimmed, datacontenttype as Content-Type, transport
