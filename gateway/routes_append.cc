@@ -13,6 +13,7 @@
 #include "annals/eventstore/cloudevent.h"
 #include "annals/eventstore/ledger.h"
 #include "internal/cloudevents_http.h"
+#include "internal/metrics.h"
 #include "internal/problem.h"
 #include "internal/query.h"
 #include "internal/routes.h"
@@ -237,25 +238,32 @@ Response BatchResponse(const std::vector<es::AppendOutcome>& outcomes) {
 }
 
 void HandleAppend(RouteContext* context, Request& request, const Reply& reply, bool stream_route) {
+  const auto received = std::chrono::steady_clock::now();
   AppendTarget target;
   if (auto problem = ReadAppendTarget(request, stream_route, &target)) return reply(*problem);
+  // Events refused before the ledger count in the metrics as the ledger's answer would.
+  auto refuse = [&](Response problem) {
+    context->metrics->CountRefusedAppend(problem.status);
+    reply(std::move(problem));
+  };
   DecodedEvents decoded = DecodeEvents(&request);
-  if (decoded.error) return reply(BindingProblem(*decoded.error));
+  if (decoded.error) return refuse(BindingProblem(*decoded.error));
   const bool batch = decoded.mode == ContentMode::kBatch;
   std::vector<es::ProposedEvent> events;
   if (auto problem = Propose(std::move(decoded.events), target, batch, &events)) {
-    return reply(*problem);
+    return refuse(*problem);
   }
   if (context->appends_in_flight.fetch_add(1) >= kAppendsInFlightMax) {
     context->appends_in_flight.fetch_sub(1);
-    return reply(Problem(ProblemKind::kUnavailable,
-                         fmt::format("{} appends are in flight, the most this server takes",
-                                     kAppendsInFlightMax)));
+    return refuse(Problem(ProblemKind::kUnavailable,
+                          fmt::format("{} appends are in flight, the most this server takes",
+                                      kAppendsInFlightMax)));
   }
   // The completion runs on the ledger's sync thread and must be short: one event's answer is
   // rendered there, a batch's (up to kBatchEventsMax results) on the blocking pool.
-  context->ledger->Submit(std::move(events), [context, reply, batch](auto outcomes) {
+  context->ledger->Submit(std::move(events), [context, reply, batch, received](auto outcomes) {
     context->appends_in_flight.fetch_sub(1);
+    context->metrics->CountAppends(outcomes, received);
     if (!batch) return reply(SingleResponse(outcomes.at(0)));
     context->run_blocking(
         [reply, outcomes = std::move(outcomes)] { reply(BatchResponse(outcomes)); });

@@ -10,6 +10,11 @@
 //   Handle           route; the handler answers now or later through Reply, which posts the
 //                    response back to the strand
 //   Write            the response (request timeout), then WaitForRequest or Close
+//   (or a stream)    a handler that answers with StartStream (internal/live.h) keeps the
+//                    connection: BeginStream writes the head, PumpStream the chunks producers
+//                    queue (each write under the request timeout), a heartbeat timer writes
+//                    the heartbeat after a quiet period, a read watches for the client leaving;
+//                    EndStream closes it (ended, client gone, too slow, server stopping)
 // Errors found while reading (body or headers over their limit, a malformed message) are
 // answered with a problem and the connection is closed after draining what the client still
 // sends (Linger), so that it reads the answer rather than a reset.
@@ -18,19 +23,24 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 
 #include "annals/gateway/server.h"
+#include "internal/live.h"
+#include "internal/metrics.h"
 #include "internal/problem.h"
 #include "internal/router.h"
 #include "internal/routes.h"
@@ -46,6 +56,9 @@ namespace {
 
 // Bytes read at once while waiting for a request's first byte, or draining a refused one.
 constexpr size_t kReadChunkBytes = 16 << 10;
+// The chunk that ends a chunked body.
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+constexpr std::string_view kCrlf = "\r\n";
 
 std::chrono::milliseconds Ms(uint32_t ms) { return std::chrono::milliseconds(ms); }
 
@@ -87,6 +100,9 @@ class ServerCore {
 
   const GatewayOptions& options() const { return context_.options; }
   const Router& router() const { return router_; }
+  // Both made by Run(), before any session exists.
+  Metrics& metrics() const { return *metrics_; }
+  const RouteClassifier& classifier() const { return *classifier_; }
   // A session ends: forget it, and wake Stop() when it was the last.
   void SessionEnded(Session* session);
 
@@ -102,12 +118,152 @@ class ServerCore {
 
   RouteContext context_;
   Router router_;
+  // Declared before the I/O objects: a stream's close, even in ~io_context, reports to them.
+  std::unique_ptr<LiveHub> live_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<RouteClassifier> classifier_;
   net::io_context ioc_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   tcp::acceptor acceptor_;
   net::thread_pool blocking_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
+};
+
+// The ResponseStream of a session: a queue between the producers (any thread) and the
+// session's strand, which writes it. Offer's limit counts what is queued or being written.
+class SessionStream final : public ResponseStream {
+ public:
+  // What the strand takes from the queue at once.
+  struct Batch {
+    std::vector<Frame> frames;
+    std::vector<std::function<void()>> written;  // to call once `frames` are written
+    size_t bytes = 0;
+    bool end = false;  // End() was called and nothing is queued behind this batch
+  };
+
+  SessionStream(std::weak_ptr<Session> session, net::any_io_executor executor,
+                size_t queue_bytes_max, std::function<void(StreamEnd)> on_close)
+      : session_(std::move(session)),
+        executor_(std::move(executor)),
+        queue_bytes_max_(queue_bytes_max),
+        on_close_(std::move(on_close)) {}
+  // A stream whose session never closed it (the server stopped first) still reports its close.
+  ~SessionStream() override { NotifyClosed(StreamEnd::kStopping); }
+
+  void Write(std::vector<Frame> frames, std::function<void()> written) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    for (Frame& frame : frames) Push(std::move(frame), {});
+    if (written) Push(nullptr, std::move(written));
+    Kick();
+  }
+
+  bool Offer(Frame frame) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    if (queued_bytes_ + frame->size() > queue_bytes_max_) {
+      Drop();
+      closed_ = true;
+      PostEnd(StreamEnd::kSlowClient);
+      return false;
+    }
+    Push(std::move(frame), {});
+    Kick();
+    return true;
+  }
+
+  void End() override {
+    std::lock_guard lock(mu_);
+    if (closed_ || ending_) return;
+    ending_ = true;
+    Kick();
+  }
+
+  bool closed() const override {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+
+  // The strand's side. Take moves out what is queued; when nothing is, the next producer posts
+  // a PumpStream again.
+  Batch Take() {
+    std::lock_guard lock(mu_);
+    Batch batch;
+    for (Item& item : queue_) {
+      if (item.frame != nullptr) {
+        batch.bytes += item.frame->size();
+        batch.frames.push_back(std::move(item.frame));
+      }
+      if (item.written) batch.written.push_back(std::move(item.written));
+    }
+    queue_.clear();
+    batch.end = ending_;
+    if (batch.frames.empty() && batch.written.empty()) scheduled_ = false;
+    return batch;
+  }
+  void Written(size_t bytes) {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    ANNALS_ASSERT(queued_bytes_ >= bytes);
+    queued_bytes_ -= bytes;
+  }
+  // The server is stopping: what is queued is dropped and the body ended.
+  void EndNow() {
+    std::lock_guard lock(mu_);
+    Drop();
+    ending_ = true;
+  }
+  void MarkClosed() {
+    std::lock_guard lock(mu_);
+    Drop();
+    closed_ = true;
+  }
+  // Calls on_close the first time only.
+  void NotifyClosed(StreamEnd end) {
+    std::function<void(StreamEnd)> on_close;
+    {
+      std::lock_guard lock(mu_);
+      on_close.swap(on_close_);
+    }
+    if (on_close) on_close(end);
+  }
+
+ private:
+  struct Item {
+    Frame frame;                     // nullptr: only `written`
+    std::function<void()> written;   // empty: only `frame`
+  };
+  // REQUIRES: mu_ held, for all three.
+  void Push(Frame frame, std::function<void()> written) {
+    if (frame != nullptr) queued_bytes_ += frame->size();
+    queue_.push_back({std::move(frame), std::move(written)});
+  }
+  void Drop() {
+    queue_.clear();
+    queued_bytes_ = 0;
+  }
+  void Kick();                   // posts PumpStream unless one is pending
+  void PostEnd(StreamEnd end);   // posts EndStream(end)
+
+  const std::weak_ptr<Session> session_;
+  const net::any_io_executor executor_;
+  const size_t queue_bytes_max_;
+  mutable std::mutex mu_;
+  std::deque<Item> queue_;                   // guarded by mu_
+  size_t queued_bytes_ = 0;                  // queued or being written; guarded by mu_
+  bool scheduled_ = false;                   // a PumpStream is posted or running; mu_
+  bool ending_ = false;                      // guarded by mu_
+  bool closed_ = false;                      // guarded by mu_
+  std::function<void(StreamEnd)> on_close_;  // guarded by mu_
+};
+
+// The Reply a session gives its handler: posts the response to the session's strand. A named
+// type, so that StartStream finds the session behind a Reply (std::function::target).
+struct SessionReply {
+  std::shared_ptr<Session> session;
+  std::shared_ptr<std::atomic<bool>> answered;
+  void operator()(Response response) const;
 };
 
 // One connection. Every member is touched only on the session's strand.
@@ -117,10 +273,17 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)),
         executor_(stream_.get_executor()),
         server_(server),
-        options_(server->options()) {}
+        options_(server->options()),
+        route_(server->metrics().no_route()) {}
   ~Session() {
+    if (stream_out_ != nullptr && !stream_ended_) {
+      stream_out_->MarkClosed();
+      stream_out_->NotifyClosed(StreamEnd::kStopping);
+    }
     if (registered_) server_->SessionEnded(this);
   }
+
+  friend struct SessionReply;  // writes the response it carries
 
   void set_registered() { registered_ = true; }
   // The session's strand; safe to read from any thread (it never changes).
@@ -142,10 +305,47 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Server stopping: an idle or reading connection closes now; one being answered closes after
-  // its response.
+  // its response; a stream is ended.
   void Shutdown() {
     stopping_ = true;
+    if (stream_out_ != nullptr) return StopStream();
     if (!busy_) Close();
+  }
+
+  // Answers the request being handled with a stream (StartStream). Any thread.
+  std::shared_ptr<ResponseStream> StartStream(Response head, StreamOptions options) {
+    auto stream = std::make_shared<SessionStream>(weak_from_this(), executor_,
+                                                  options.queue_bytes_max,
+                                                  std::move(options.on_close));
+    net::post(executor_, [self = shared_from_this(), stream, head = std::move(head),
+                          options = std::move(options)]() mutable {
+      self->BeginStream(std::move(head), std::move(stream), std::move(options));
+    });
+    return stream;
+  }
+
+  // Writes what the stream has queued, unless a write is under way (its completion pumps).
+  void PumpStream() {
+    if (stream_ended_ || !stream_head_written_ || stream_writing_) return;
+    SessionStream::Batch batch = stream_out_->Take();
+    if (!batch.frames.empty()) return WriteStreamBatch(std::move(batch));
+    for (auto& written : batch.written) written();
+    if (batch.end) return FinishStream();
+    if (!batch.written.empty()) PumpStream();  // until Take finds the queue empty
+  }
+
+  // Closes the stream and the connection, and reports why; the first call only.
+  void EndStream(StreamEnd end) {
+    if (stream_ended_) return;
+    stream_ended_ = true;
+    stream_out_->MarkClosed();
+    if (heartbeat_timer_) heartbeat_timer_->cancel();
+    if (end == StreamEnd::kSlowClient) {
+      spdlog::info("closing an event stream ({}): its client reads too slowly (over {} bytes "
+                   "queued)", target_, options_.sse_queue_bytes_max);
+    }
+    stream_out_->NotifyClosed(end);
+    Close();
   }
 
  private:
@@ -162,6 +362,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadHeader() {
+    route_ = server_->metrics().no_route();
     parser_.emplace();
     parser_->header_limit(options_.header_bytes_max);
     parser_->body_limit(options_.body_bytes_max);
@@ -232,14 +433,10 @@ class Session : public std::enable_shared_from_this<Session> {
     Request request = ToRequest(std::move(message));
     method_ = request.method;
     target_ = request.target;
+    route_ = server_->classifier().Classify(request.method, request.path());
     busy_ = true;
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    Reply reply = [self = shared_from_this(), answered](Response response) {
-      ANNALS_ASSERT_MSG(!answered->exchange(true), "a handler replied twice");
-      net::post(self->executor(), [self, response = std::move(response)]() mutable {
-        self->Write(std::move(response));
-      });
-    };
+    Reply reply = SessionReply{shared_from_this(), answered};
     try {
       server_->router().Dispatch(&request, reply);
     } catch (const std::exception& e) {
@@ -266,6 +463,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec, size_t bytes, unsigned status, bool keep_alive) {
     busy_ = false;
+    server_->metrics().CountResponse(route_, status, std::chrono::steady_clock::now() - started_);
     if (spdlog::should_log(spdlog::level::debug)) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - started_);
@@ -303,6 +501,114 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  // ----------------------------------------------------------------------------- streams
+
+  void BeginStream(Response head, std::shared_ptr<SessionStream> stream, StreamOptions options) {
+    stream_out_ = std::move(stream);
+    heartbeat_ms_ = options.heartbeat_ms;
+    heartbeat_ = std::make_shared<const std::string>(std::move(options.heartbeat));
+    // HTTP/1.0 has no chunked coding: the body then ends where the connection does.
+    chunked_ = version_ >= 11;
+    auto response = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(head.status), version_);
+    response->set(http::field::server, "annalsd");
+    response->set(http::field::content_type, head.content_type);
+    for (auto& [name, value] : head.headers) response->insert(name, value);
+    response->keep_alive(false);
+    response->chunked(chunked_);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*response);
+    stream_.expires_after(Ms(options_.request_timeout_ms));
+    http::async_write_header(
+        stream_, *serializer,
+        [self = shared_from_this(), response, serializer](beast::error_code ec, size_t) {
+          self->OnStreamHead(ec, response->result_int());
+        });
+  }
+
+  void OnStreamHead(beast::error_code ec, unsigned status) {
+    server_->metrics().CountResponse(route_, status, std::chrono::steady_clock::now() - started_);
+    if (ec) return EndStream(StreamEnd::kClientGone);
+    stream_head_written_ = true;
+    stream_last_written_ = std::chrono::steady_clock::now();
+    WatchClient();
+    heartbeat_timer_.emplace(executor_);
+    ArmHeartbeat();
+    if (stopping_) return StopStream();
+    PumpStream();
+  }
+
+  // A client says nothing on a stream; a read ends when it leaves (what it sends is dropped).
+  void WatchClient() {
+    stream_.socket().async_read_some(
+        net::buffer(watch_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (self->stream_ended_) return;
+          if (ec) return self->EndStream(StreamEnd::kClientGone);
+          self->WatchClient();
+        });
+  }
+
+  // The heartbeat is due heartbeat_ms after the last write.
+  void ArmHeartbeat() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto due = stream_last_written_ + Ms(heartbeat_ms_);
+    heartbeat_timer_->expires_at(due > now ? due : now + Ms(heartbeat_ms_));
+    heartbeat_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->stream_ended_) return;
+      const bool quiet =
+          std::chrono::steady_clock::now() - self->stream_last_written_ >= Ms(self->heartbeat_ms_);
+      if (quiet && !self->stream_writing_) self->stream_out_->Write({self->heartbeat_}, {});
+      self->ArmHeartbeat();
+    });
+  }
+
+  void WriteStreamBatch(SessionStream::Batch batch) {
+    struct Pending {
+      SessionStream::Batch batch;
+      std::string chunk_size;
+      std::vector<net::const_buffer> buffers;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->batch = std::move(batch);
+    if (chunked_) {
+      pending->chunk_size = fmt::format("{:x}\r\n", pending->batch.bytes);
+      pending->buffers.push_back(net::buffer(pending->chunk_size));
+    }
+    for (const Frame& frame : pending->batch.frames) pending->buffers.push_back(net::buffer(*frame));
+    if (chunked_) pending->buffers.push_back(net::buffer(kCrlf.data(), kCrlf.size()));
+    stream_writing_ = true;
+    stream_.expires_after(Ms(options_.request_timeout_ms));
+    net::async_write(stream_, pending->buffers,
+                     [self = shared_from_this(), pending](beast::error_code ec, size_t) {
+                       self->stream_writing_ = false;
+                       if (ec) return self->EndStream(StreamEnd::kClientGone);
+                       self->stream_out_->Written(pending->batch.bytes);
+                       self->stream_last_written_ = std::chrono::steady_clock::now();
+                       for (auto& written : pending->batch.written) written();
+                       self->PumpStream();
+                     });
+  }
+
+  // The body is complete: the last chunk, then close.
+  void FinishStream() {
+    if (!chunked_) return EndStream(StreamEnd::kEnded);
+    stream_writing_ = true;
+    stream_.expires_after(Ms(options_.request_timeout_ms));
+    net::async_write(stream_, net::buffer(kLastChunk.data(), kLastChunk.size()),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->stream_writing_ = false;
+                       self->EndStream(ec ? StreamEnd::kClientGone : StreamEnd::kEnded);
+                     });
+  }
+
+  // The server is stopping: end the body now, without what is queued; a client whose write is
+  // stalled is closed at once.
+  void StopStream() {
+    if (stream_ended_ || !stream_head_written_) return;  // OnStreamHead comes back here
+    if (stream_writing_) return EndStream(StreamEnd::kStopping);
+    stream_out_->EndNow();
+    PumpStream();
+  }
+
   beast::tcp_stream stream_;
   const net::any_io_executor executor_;
   ServerCore* server_;
@@ -320,8 +626,49 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t drained_bytes_ = 0;
   std::string method_;
   std::string target_;
+  size_t route_;  // the route taking the request, for the metrics (RouteClassifier)
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // A stream (StartStream), once the handler asked for one.
+  std::shared_ptr<SessionStream> stream_out_;
+  bool chunked_ = true;
+  bool stream_head_written_ = false;
+  bool stream_writing_ = false;
+  bool stream_ended_ = false;
+  uint32_t heartbeat_ms_ = 0;
+  Frame heartbeat_;
+  std::optional<net::steady_timer> heartbeat_timer_;
+  std::chrono::steady_clock::time_point stream_last_written_;
+  std::array<char, 256> watch_buffer_{};
 };
+
+void SessionReply::operator()(Response response) const {
+  ANNALS_ASSERT_MSG(!answered->exchange(true), "a handler replied twice");
+  net::post(session->executor(), [self = session, response = std::move(response)]() mutable {
+    self->Write(std::move(response));
+  });
+}
+
+void SessionStream::Kick() {
+  if (scheduled_) return;
+  scheduled_ = true;
+  net::post(executor_, [session = session_] {
+    if (auto self = session.lock()) self->PumpStream();
+  });
+}
+
+void SessionStream::PostEnd(StreamEnd end) {
+  net::post(executor_, [session = session_, end] {
+    if (auto self = session.lock()) self->EndStream(end);
+  });
+}
+
+std::shared_ptr<ResponseStream> StartStream(const Reply& reply, Response head,
+                                            StreamOptions options) {
+  const SessionReply* session_reply = reply.target<SessionReply>();
+  if (session_reply == nullptr) return nullptr;
+  ANNALS_ASSERT_MSG(!session_reply->answered->exchange(true), "a handler replied twice");
+  return session_reply->session->StartStream(std::move(head), std::move(options));
+}
 
 // ------------------------------------------------------------------------------- the server
 
@@ -331,6 +678,8 @@ ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
   context_.ledger = deps.ledger;
   context_.runner = deps.runner;
   context_.options = options;
+  live_ = std::make_unique<LiveHub>(deps.ledger, options.sse_connections_max);
+  context_.live = live_.get();
   context_.run_blocking = [this](std::function<void()> work) {
     net::post(blocking_, [work = std::move(work)] {
       try {
@@ -343,6 +692,10 @@ ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
   AddAppendRoutes(&router_, &context_);
   AddReadRoutes(&router_, &context_);
   AddHealthRoutes(&router_, &context_);
+  AddLiveRoutes(&router_, &context_);
+  AddMetricsRoutes(&router_, &context_);
+  AddViewRoutes(&router_, &context_);
+  AddAccessControl(&router_, &context_);
 }
 
 Status ServerCore::Listen() {
@@ -367,6 +720,11 @@ Status ServerCore::Listen() {
 }
 
 void ServerCore::Run() {
+  // Every route is added by now (the constructor): the metrics label requests by route.
+  classifier_ = std::make_unique<RouteClassifier>(router_.Describe());
+  metrics_ = std::make_unique<Metrics>(context_.ledger, context_.runner, router_.Describe());
+  context_.metrics = metrics_.get();
+  live_->Start();
   work_.emplace(ioc_.get_executor());
   size_t threads = options().io_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -425,6 +783,7 @@ void ServerCore::Stop() {
     beast::error_code ignored;
     acceptor_.close(ignored);
   });
+  live_->Stop();  // no event reaches a stream from here on; the sessions end them below
   for (auto& session : live) {
     net::post(session->executor(), [session] { session->Shutdown(); });
   }
@@ -473,6 +832,13 @@ Status ValidateGatewayOptions(const GatewayOptions& o) {
   if (o.blocking_threads < 1) {
     return out_of_range("blocking_threads", o.blocking_threads, 1, "any");
   }
+  if (o.sse_connections_max < 1) {
+    return out_of_range("sse_connections_max", o.sse_connections_max, 1, "any");
+  }
+  if (o.sse_queue_bytes_max < 4096) {
+    return out_of_range("sse_queue_bytes_max", o.sse_queue_bytes_max, 4096, "any");
+  }
+  if (o.sse_heartbeat_ms < 1) return out_of_range("sse_heartbeat_ms", o.sse_heartbeat_ms, 1, "any");
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # annals beside the baselines a user would otherwise pick, in one run on this machine:
-# raw RocksDB (inside `annalsctl bench`), PostgreSQL and NATS JetStream (../shared/anchors).
+# raw RocksDB (inside `annalsctl bench`), PostgreSQL and NATS JetStream (../shared/anchors); then
+# annalsd over HTTP (tools/bench_http.sh) against the same run's PostgreSQL and nginx.
 # Prints every figure and the ratios the issue sets targets for.
 #   tools/setup.sh --bench && tools/bench_baselines.sh [--quick]
 set -euo pipefail
@@ -39,3 +40,7 @@ printf '%-52s %10s %10s %6s\n' "single-writer vs PostgreSQL 1 client" "$single" 
 printf '%-52s %10s %10s %6s\n' "batch-256 vs PostgreSQL 256 per transaction" "$batch" "$pgb" "$(ratio "$batch" "$pgb")"
 printf '%-52s %10s %10s %6s\n' "single-writer vs JetStream sync publish (no fsync)" "$single" "$jss" "$(ratio "$single" "$jss")"
 printf '%-52s %10s %10s %6s\n' "concurrent-64 vs JetStream async publish (no fsync)" "$c64" "$jsa" "$(ratio "$c64" "$jsa")"
+
+echo
+echo "== HTTP (tools/bench_http.sh ${1:-}; PostgreSQL 64 clients from the run above)"
+ANNALS_PG64_TPS="$pg64" "$here/tools/bench_http.sh" ${1:+"$1"}

@@ -3,7 +3,8 @@
 # and builds into build/ (or $ANNALS_BUILD_DIR). Idempotent: a second run installs nothing and
 # rebuilds only what changed.
 #   tools/setup.sh            the build and test dependencies, then the build
-#   tools/setup.sh --bench    also what the benchmark's baselines need (PostgreSQL, nats-server, wrk)
+#   tools/setup.sh --bench    also what the benchmarks' baselines need (PostgreSQL, nats-server,
+#                             wrk, nginx)
 #   ANNALS_SANITIZE=address|thread tools/setup.sh   a sanitizer build (docs/DEVELOPING.md)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,7 +16,7 @@ packages=(
   libbenchmark-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(postgresql wrk)
+  packages+=(postgresql wrk nginx)
 fi
 missing=()
 for p in "${packages[@]}"; do

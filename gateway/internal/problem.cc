@@ -15,6 +15,8 @@ ProblemInfo Info(ProblemKind kind) {
   switch (kind) {
     case ProblemKind::kInvalidEvent: return {400, "invalid-event", "Invalid CloudEvent"};
     case ProblemKind::kInvalidRequest: return {400, "invalid-request", "Invalid request"};
+    case ProblemKind::kUnauthorized: return {401, "unauthorized", "Unauthorized"};
+    case ProblemKind::kForbidden: return {403, "forbidden", "Forbidden"};
     case ProblemKind::kNotFound: return {404, "not-found", "Not found"};
     case ProblemKind::kMethodNotAllowed:
       return {405, "method-not-allowed", "Method not allowed"};

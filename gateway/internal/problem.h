@@ -20,6 +20,8 @@ namespace annals::gateway {
 enum class ProblemKind : uint8_t {
   kInvalidEvent,          // 400: the CloudEvent breaks the spec or a schema; names "attribute"
   kInvalidRequest,        // 400: a bad parameter, header or HTTP message; names "parameter"
+  kUnauthorized,          // 401: no usable credentials (internal/auth.h); WWW-Authenticate
+  kForbidden,             // 403: credentials refused, or the routes disabled (internal/auth.h)
   kNotFound,              // 404
   kMethodNotAllowed,      // 405, with an Allow header
   kDuplicate,             // 409: already recorded (a success for retrying clients)

@@ -31,6 +31,7 @@ TEST_CASE("a problem body names its type, title, status and detail, plus members
 TEST_CASE("each kind has its status; 503s carry Retry-After") {
   const std::pair<ProblemKind, int> kinds[] = {
       {ProblemKind::kInvalidEvent, 400},    {ProblemKind::kInvalidRequest, 400},
+      {ProblemKind::kUnauthorized, 401},    {ProblemKind::kForbidden, 403},
       {ProblemKind::kNotFound, 404},        {ProblemKind::kMethodNotAllowed, 405},
       {ProblemKind::kDuplicate, 409},       {ProblemKind::kWrongRevision, 412},
       {ProblemKind::kTooLarge, 413},        {ProblemKind::kUnsupportedMediaType, 415},

@@ -80,7 +80,17 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   routes_.push_back(std::move(route));
 }
 
+void Router::SetGuard(Guard guard) {
+  ANNALS_ASSERT_MSG(!guard_, "one guard per router");
+  guard_ = std::move(guard);
+}
+
 void Router::Dispatch(Request* request, const Reply& reply) const {
+  if (!guard_) return DispatchUnguarded(request, reply);
+  guard_(*request, reply, [this](Request& r, const Reply& rep) { DispatchUnguarded(&r, rep); });
+}
+
+void Router::DispatchUnguarded(Request* request, const Reply& reply) const {
   std::vector<std::string_view> path;
   const Route* best = nullptr;
   std::vector<int> best_rank;

@@ -29,7 +29,14 @@ struct RouteContext {
   // Runs `work` on the blocking pool, never on an I/O thread.
   std::function<void(std::function<void()> work)> run_blocking;
   std::atomic<size_t> appends_in_flight{0};
+  class Metrics* metrics = nullptr;  // internal/metrics.h; set by the Server before it serves
+  class LiveHub* live = nullptr;     // internal/live.h: the SSE tail; set by the Server
 };
+
+// GET /api/v1/events/live (routes_live.cc): Server-Sent Events fed by context->live.
+void AddLiveRoutes(Router* router, RouteContext* context);
+// GET /metrics (routes_metrics.cc): context->metrics in the Prometheus text format.
+void AddMetricsRoutes(Router* router, RouteContext* context);
 
 // POST /api/v1/events, POST /api/v1/streams/{stream}/events (routes_append.cc).
 void AddAppendRoutes(Router* router, RouteContext* context);
@@ -38,5 +45,9 @@ void AddAppendRoutes(Router* router, RouteContext* context);
 void AddReadRoutes(Router* router, RouteContext* context);
 // GET /healthz, /readyz (routes_health.cc).
 void AddHealthRoutes(Router* router, RouteContext* context);
+// The views, with Annals-Position and min_position; POST drift-scan (routes_views.cc).
+void AddViewRoutes(Router* router, RouteContext* context);
+// Access control on every request, whichever area its route is in (internal/auth.h, auth.cc).
+void AddAccessControl(Router* router, RouteContext* context);
 
 }  // namespace annals::gateway

@@ -81,4 +81,7 @@ struct SampleArgs {
 };
 int RunSample(const SampleArgs& args);
 
+// `token new` (token_command.cc): a fresh admin token and its SHA-256, one JSON line.
+int RunTokenNew();
+
 }  // namespace annals::tools

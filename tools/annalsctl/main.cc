@@ -112,6 +112,11 @@ int main(int argc, char** argv) {
   cmd->add_option("--seed", sample.seed, "the same seed gives the same history")->capture_default_str();
   cmd->callback([&] { code = RunSample(sample); });
 
+  app.add_subcommand("token", "admin tokens for annalsd")
+      ->require_subcommand(1)
+      ->add_subcommand("new", "print a fresh admin token and its SHA-256 (admin_token_sha256)")
+      ->callback([&] { code = RunTokenNew(); });
+
   BenchArgs bench;
   cmd = app.add_subcommand("bench", "benchmark the ledger against raw RocksDB in one run");
   cmd->add_flag("--quick", bench.quick, "a short run (within a minute)");

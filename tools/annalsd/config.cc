@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,7 +11,9 @@
 #include <limits>
 #include <toml++/toml.h>
 
+#include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
+#include "annals/base/sha256.h"
 
 namespace annals::annalsd {
 namespace {
@@ -19,6 +22,7 @@ namespace {
 struct OptionSpec {
   OptionInfo info;
   bool numeric = false;
+  bool list = false;  // a TOML array of strings; comma-separated in a flag or variable
   std::function<Status(Config*, const std::string& text)> set;
   std::function<std::string(const Config&)> get;
 };
@@ -81,6 +85,53 @@ OptionSpec Number(std::string key, std::string help, T& (*field)(Config&), uint6
   return spec;
 }
 
+// Splits comma-separated text into its items, spaces around them dropped ("" : none).
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    items.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
+// The admin token hashes: SHA-256 hex digests (annalsctl token new prints one), kept in lower
+// case, at most gateway::kAdminTokenHashesMax.
+OptionSpec AdminTokenHashes() {
+  OptionSpec spec;
+  spec.info = Info("admin_token_sha256",
+                   "SHA-256 hex of each admin token (comma-separated; annalsctl token new makes "
+                   "one); none: the admin routes answer 403");
+  spec.list = true;
+  spec.set = [name = spec.info.key](Config* c, const std::string& text) {
+    std::vector<std::string> hashes;
+    for (const std::string& item : SplitList(text)) {
+      std::string bytes;
+      if (!FromHex(item, &bytes) || bytes.size() != kSha256Size) {
+        return Status::InvalidArgument(fmt::format(
+            "{} must list SHA-256 digests of 64 hex digits, not '{}'", name, item));
+      }
+      hashes.push_back(ToHex(bytes));
+    }
+    if (hashes.size() > gateway::kAdminTokenHashesMax) {
+      return Status::InvalidArgument(fmt::format("{} lists {} hashes; at most {} are allowed",
+                                                 name, hashes.size(),
+                                                 gateway::kAdminTokenHashesMax));
+    }
+    c->gateway.admin_token_sha256 = std::move(hashes);
+    return Status::Ok();
+  };
+  spec.get = [](const Config& c) {
+    return fmt::format("{}", fmt::join(c.gateway.admin_token_sha256, ","));
+  };
+  return spec;
+}
+
 const std::vector<OptionSpec>& Specs() {
   static const std::vector<OptionSpec> specs = [] {
     constexpr uint64_t kMsMax = 24ull * 3600 * 1000;  // a day: any larger timeout is a mistake
@@ -101,6 +152,7 @@ const std::vector<OptionSpec>& Specs() {
     s.push_back(Number<size_t>("blocking_threads", "threads for ledger reads and bounded waits",
                                +[](Config& c) -> size_t& { return c.gateway.blocking_threads; },
                                1, 1024));
+    s.push_back(AdminTokenHashes());  // before the first table: ConfigToToml prints it bare
     s.push_back(Text("tls.cert", "PEM certificate chain for HTTPS (not served by this version: "
                                  "setting it refuses to start)",
                      &Config::tls_cert));
@@ -144,6 +196,18 @@ const std::vector<OptionSpec>& Specs() {
                                  "on SIGTERM, how long requests in flight get to finish",
                                  +[](Config& c) -> uint32_t& { return c.gateway.stop_drain_ms; },
                                  0, kMsMax));
+    s.push_back(Number<size_t>("limits.sse_connections_max", "open event streams; one more: 503",
+                               +[](Config& c) -> size_t& { return c.gateway.sse_connections_max; },
+                               1));
+    s.push_back(Number<size_t>("limits.sse_queue_bytes_max",
+                               "bytes queued for one event stream; a client slower than that is "
+                               "disconnected",
+                               +[](Config& c) -> size_t& { return c.gateway.sse_queue_bytes_max; },
+                               4096));
+    s.push_back(Number<uint32_t>("limits.sse_heartbeat_ms",
+                                 "an event stream idle this long gets a \": ping\" comment",
+                                 +[](Config& c) -> uint32_t& { return c.gateway.sse_heartbeat_ms; },
+                                 1, kMsMax));
     return s;
   }();
   return specs;
@@ -165,8 +229,20 @@ Result<std::string> TomlText(const OptionSpec& spec, const toml::node& node) {
     }
     return Status::InvalidArgument(spec.info.key + " must be an integer");
   }
+  if (const toml::array* array = node.as_array(); array && spec.list) {
+    std::string text;
+    for (const toml::node& item : *array) {
+      auto value = item.value<std::string>();
+      if (!value || !item.is_string() || value->find(',') != std::string::npos) {
+        return Status::InvalidArgument(spec.info.key + " must be an array of strings");
+      }
+      text += (text.empty() ? "" : ",") + *value;
+    }
+    return text;
+  }
   if (auto text = node.value<std::string>(); text && node.is_string()) return *text;
-  return Status::InvalidArgument(spec.info.key + " must be a string");
+  return Status::InvalidArgument(
+      spec.info.key + (spec.list ? " must be an array of strings" : " must be a string"));
 }
 
 Status ApplyTable(const toml::table& table, const std::string& prefix, Config* config) {
@@ -307,6 +383,13 @@ std::string ConfigToToml(const Config& config) {
     const std::string value = spec.get(config);
     if (spec.numeric) {
       out += value;
+    } else if (spec.list) {
+      out += "[";
+      for (const std::string& item : SplitList(value)) {
+        if (out.back() != '[') out += ", ";
+        AppendJsonString(&out, item);
+      }
+      out += "]";
     } else {
       AppendJsonString(&out, value);  // a TOML basic string uses the same escapes
     }

@@ -22,7 +22,7 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
-  // Threads, limits and timeouts; host and port come from `listen`.
+  // Threads, limits, timeouts and the admin token hashes; host and port come from `listen`.
   gateway::GatewayOptions gateway;
 };
 

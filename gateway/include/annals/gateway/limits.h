@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "annals/eventstore/limits.h"
+#include "annals/projections/limits.h"
 
 namespace annals::gateway {
 
@@ -44,6 +45,34 @@ inline constexpr uint32_t kLingerMs = 2000;
 // A path parameter or query value, bytes after decoding (a stream name, an event type).
 inline constexpr size_t kParameterBytesMax = 4096;
 
+// Admin token hashes (GatewayOptions::admin_token_sha256), at most: a token is compared with
+// every one, in constant time. More: annalsd refuses to start.
+inline constexpr size_t kAdminTokenHashesMax = 64;
+// A federation request waits at most this long for the peers view to reach the ledger's head
+// as it was when the request arrived (so a revocation acknowledged before it is seen); a view
+// still behind then: 503, the request refused (internal/auth.h).
+inline constexpr uint32_t kFederationAuthWaitMsMax = 5000;
+
+// Server-Sent Events (GET /api/v1/events/live, routes_live.cc). Open event streams, at most; one
+// more is answered 503. Below the connection limit, so that streams never take every
+// connection from the other routes.
+inline constexpr size_t kSseConnectionsMaxDefault = 8192;
+// Bytes queued for one stream and not yet written to its client (the events the tail offered
+// it). A client that reads too slowly to keep its queue under this is disconnected; it resumes
+// with Last-Event-ID. A largest event (kEventBytesMax as base64 in its JSON record) must fit.
+inline constexpr size_t kSseQueueBytesMaxDefault = 4 << 20;
+// A stream with nothing written for this long gets a comment line ": ping", so that proxies
+// do not close it as idle.
+inline constexpr uint32_t kSseHeartbeatMsDefault = 15000;
+// Records read at once by the tail thread, and by a stream replaying the history before it
+// follows the tail (its next page is read once this one is written: flow control; a page keeps
+// at most about sse_queue_bytes_max of it for the client, and reads the rest again).
+inline constexpr size_t kSseReadPageEvents = 256;
+static_assert(kSseConnectionsMaxDefault < kConnectionsMaxDefault);
+static_assert(kSseQueueBytesMaxDefault >= 2 * eventstore::kEventBytesMax,
+              "a largest event fits a stream's queue");
+static_assert(kSseReadPageEvents <= eventstore::kReadPageEventsMax, "a page is one read");
+
 static_assert(kBodyBytesMaxDefault >= eventstore::kBatchBytesMax,
               "a largest batch must fit one request body");
 static_assert(kPageSizeDefault >= 1 && kPageSizeDefault <= kPageSizeMaxDefault);
@@ -56,5 +85,8 @@ static_assert(kStopDrainMsDefault >= kRequestTimeoutMsDefault,
 static_assert(kParameterBytesMax >= eventstore::kStreamBytesMax &&
               kParameterBytesMax >= eventstore::kTypeBytesMax);
 static_assert(kLingerBytesMax >= kBodyBytesMaxDefault, "a refused largest body can be drained");
+static_assert(kFederationAuthWaitMsMax <= projections::kWaitForMsMax &&
+                  kFederationAuthWaitMsMax < kStopDrainMsDefault,
+              "the runner honours the whole wait, and a waiting request is answered at a stop");
 
 }  // namespace annals::gateway

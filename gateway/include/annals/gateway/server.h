@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "annals/base/status.h"
 #include "annals/gateway/limits.h"
@@ -52,6 +53,12 @@ struct GatewayOptions {
   size_t page_size_max = kPageSizeMaxDefault;  // at most eventstore::kReadPageEventsMax
   uint32_t min_position_wait_ms_max = kMinPositionWaitMsMaxDefault;
   uint32_t stop_drain_ms = kStopDrainMsDefault;
+  size_t sse_connections_max = kSseConnectionsMaxDefault;  // open event streams; more: 503
+  size_t sse_queue_bytes_max = kSseQueueBytesMaxDefault;   // per stream; more: disconnected
+  uint32_t sse_heartbeat_ms = kSseHeartbeatMsDefault;      // ": ping" after this long idle
+  // SHA-256 of each admin token, 64 hex digits, at most kAdminTokenHashesMax (a malformed one
+  // matches no token). Empty: the admin routes answer 403 (internal/auth.h). Default: empty.
+  std::vector<std::string> admin_token_sha256;
 };
 
 // Checks the options (ranges, relations); InvalidArgument names the option.
