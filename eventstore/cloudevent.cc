@@ -272,28 +272,6 @@ bool DecodeBase64(std::string_view text, std::string* bytes) {
 // ---------------------------------------------------------------------------------------------
 // JSON text
 
-// Why `text` is not one complete JSON value, or nullopt. A full DOM parse: the on-demand parser
-// skips what it is not asked to read without checking it, so raw data text is checked here.
-std::optional<std::string> JsonSyntaxError(std::string_view text) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element ignored;
-  const simdjson::error_code error = parser.parse(text.data(), text.size()).get(ignored);
-  if (error != simdjson::SUCCESS) return std::string(simdjson::error_message(error));
-  return std::nullopt;
-}
-
-// REQUIRES: `json` is valid JSON text.
-std::string MinifyJson(std::string_view json) {
-  std::string out(json.size() + simdjson::SIMDJSON_PADDING, '\0');
-  size_t out_size = 0;
-  const simdjson::error_code error =
-      simdjson::minify(json.data(), json.size(), out.data(), out_size);
-  ANNALS_ASSERT(error == simdjson::SUCCESS);
-  ANNALS_ASSERT(out_size <= json.size());
-  out.resize(out_size);
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Attributes
 
@@ -943,6 +921,27 @@ std::string CloudEventToJson(const CloudEvent& event, const LedgerExtensions* le
 
 void WriteCloudEventMembers(const CloudEvent& event, JsonWriter* out) {
   WriteMembers(event, nullptr, out);
+}
+
+// JSON text (cloudevent.h). A full DOM parse: the on-demand parser skips what it is not asked to
+// read without checking it, so raw data text is checked with this.
+std::optional<std::string> JsonSyntaxError(std::string_view text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element ignored;
+  const simdjson::error_code error = parser.parse(text.data(), text.size()).get(ignored);
+  if (error != simdjson::SUCCESS) return std::string(simdjson::error_message(error));
+  return std::nullopt;
+}
+
+std::string MinifyJson(std::string_view json) {
+  std::string out(json.size() + simdjson::SIMDJSON_PADDING, '\0');
+  size_t out_size = 0;
+  const simdjson::error_code error =
+      simdjson::minify(json.data(), json.size(), out.data(), out_size);
+  ANNALS_ASSERT(error == simdjson::SUCCESS);
+  ANNALS_ASSERT(out_size <= json.size());
+  out.resize(out_size);
+  return out;
 }
 
 }  // namespace annals::eventstore

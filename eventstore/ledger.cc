@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -1180,6 +1181,17 @@ Result<LedgerStats> Ledger::Impl::Stats() const {
 }
 
 // ---------------------------------------------------------------- Ledger
+
+std::optional<ExpectedRevision> ParseExpectedRevision(std::string_view text) {
+  if (text == "any") return ExpectedRevision::Any();
+  if (text == "no_stream") return ExpectedRevision::NoStream();
+  if (text == "exists") return ExpectedRevision::StreamExists();
+  uint64_t revision = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, revision);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return ExpectedRevision::Exact(revision);
+}
 
 std::string_view AppendCodeName(AppendCode code) {
   switch (code) {

@@ -33,14 +33,6 @@ struct AppendTarget {
   es::ExpectedRevision expected;
 };
 
-std::optional<es::ExpectedRevision> ParseExpectedRevision(std::string_view text) {
-  if (text == "any") return es::ExpectedRevision::Any();
-  if (text == "no_stream") return es::ExpectedRevision::NoStream();
-  if (text == "exists") return es::ExpectedRevision::StreamExists();
-  if (auto revision = ParseDecimal(text)) return es::ExpectedRevision::Exact(*revision);
-  return std::nullopt;
-}
-
 // A header that may appear at most once: its value, or nullptr; a problem when repeated.
 std::optional<Response> SingleHeader(const Request& request, std::string_view name,
                                      const std::string** value) {
@@ -60,7 +52,7 @@ std::optional<Response> ReadAppendTarget(const Request& request, bool stream_rou
   const std::string* expected = nullptr;
   if (auto problem = SingleHeader(request, kExpectedRevisionHeader, &expected)) return problem;
   if (expected == nullptr) return std::nullopt;
-  auto parsed = ParseExpectedRevision(*expected);
+  auto parsed = es::ParseExpectedRevision(*expected);
   if (!parsed) {
     return InvalidParameter(kExpectedRevisionHeader,
                             fmt::format("Expected-Revision is any, no_stream, exists or a "

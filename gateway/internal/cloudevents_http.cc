@@ -80,44 +80,25 @@ std::optional<std::string> Unquote(std::string_view value) {
   return out;
 }
 
-// JSON text check with a full parse (the body is spliced into nothing: it is stored as is).
-std::optional<std::string> JsonSyntaxError(std::string_view text) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element ignored;
-  const simdjson::error_code error = parser.parse(text.data(), text.size()).get(ignored);
-  if (error != simdjson::SUCCESS) return std::string(simdjson::error_message(error));
-  return std::nullopt;
-}
-
-// REQUIRES: `json` is valid JSON text.
-std::string MinifyJson(std::string_view json) {
-  std::string out(json.size() + simdjson::SIMDJSON_PADDING, '\0');
-  size_t size = 0;
-  const simdjson::error_code error = simdjson::minify(json.data(), json.size(), out.data(), size);
-  ANNALS_ASSERT(error == simdjson::SUCCESS && size <= json.size());
-  out.resize(size);
-  return out;
-}
-
 // The binary-mode body as the event's data (cloudevents_http.h).
 std::optional<BindingError> SetData(std::string body, std::string_view content_type,
                                     es::CloudEvent* event) {
   if (body.empty()) return std::nullopt;
   const std::string essence = MediaTypeEssence(content_type);
   if (essence.empty()) {
-    if (JsonSyntaxError(body)) {
+    if (es::JsonSyntaxError(body)) {
       event->set_binary_data(std::move(body));
     } else {
-      event->set_text_data(MinifyJson(body));
+      event->set_text_data(es::MinifyJson(body));
     }
     return std::nullopt;
   }
   if (es::IsJsonContentType(essence)) {
-    if (auto error = JsonSyntaxError(body)) {
+    if (auto error = es::JsonSyntaxError(body)) {
       return Invalid("data", fmt::format("the body must be JSON text because Content-Type is {}: "
                                          "{}", essence, *error));
     }
-    event->set_text_data(MinifyJson(body));
+    event->set_text_data(es::MinifyJson(body));
     return std::nullopt;
   }
   if (IsTextMediaType(essence) && simdjson::validate_utf8(body.data(), body.size())) {

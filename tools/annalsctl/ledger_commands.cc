@@ -74,17 +74,10 @@ std::string InvalidLineJson(size_t line, const es::InvalidAttribute& error) {
 }
 
 Result<es::ExpectedRevision> ParseExpected(const std::string& text) {
-  if (text.empty() || text == "any") return es::ExpectedRevision::Any();
-  if (text == "no_stream") return es::ExpectedRevision::NoStream();
-  if (text == "exists") return es::ExpectedRevision::StreamExists();
-  uint64_t n = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, n);
-  if (ec != std::errc() || ptr != end) {
-    return Status::InvalidArgument("--expected-revision is any, no_stream, exists or a revision "
-                                   "number, not '" + text + "'");
-  }
-  return es::ExpectedRevision::Exact(n);
+  if (text.empty()) return es::ExpectedRevision::Any();
+  if (auto expected = es::ParseExpectedRevision(text)) return *expected;
+  return Status::InvalidArgument("--expected-revision is any, no_stream, exists or a revision "
+                                 "number, not '" + text + "'");
 }
 
 bool IsValidJson(const std::string& text) {

@@ -52,6 +52,10 @@ struct ExpectedRevision {
   static ExpectedRevision Exact(uint64_t r) { return {Kind::kExact, r}; }
 };
 
+// The written form of an expected revision, as the CLI and the `Expected-Revision` header take
+// it: "any", "no_stream", "exists", or a stream revision in decimal. nullopt for anything else.
+std::optional<ExpectedRevision> ParseExpectedRevision(std::string_view text);
+
 // One event a writer proposes.
 struct ProposedEvent {
   CloudEvent event;

@@ -54,6 +54,12 @@ std::optional<InvalidAttribute> ValidateCloudEvent(const CloudEvent& event);
 // True when `datacontenttype` (may be empty: absent) says the data is JSON.
 bool IsJsonContentType(std::string_view datacontenttype);
 
+// Why `text` is not one complete JSON value (simdjson's message), or nullopt when it is.
+std::optional<std::string> JsonSyntaxError(std::string_view text);
+// `json` without insignificant whitespace: how JSON data is stored. REQUIRES: `json` is valid
+// JSON text (JsonSyntaxError gives nullopt).
+std::string MinifyJson(std::string_view json);
+
 // The canonical bytes of an event: its deterministic protobuf serialization (attributes sorted
 // by name). Equal events have equal bytes; content_digest = SHA-256 of these bytes.
 std::string CanonicalBytes(const CloudEvent& event);
