@@ -125,6 +125,84 @@ std::optional<Response> Propose(std::vector<es::ParsedEvent> events, const Appen
   return std::nullopt;
 }
 
+void WriteResults(const std::vector<es::AppendOutcome>& outcomes, JsonWriter* out) {
+  out->Key("results").BeginArray();
+  for (const es::AppendOutcome& o : outcomes) {
+    out->BeginObject().Member("result", es::AppendCodeName(o.code));
+    WriteRecorded(o, out);
+    out->EndObject();
+  }
+  out->EndArray();
+}
+
+Response SingleResponse(const es::AppendOutcome& o) {
+  if (o.code != es::AppendCode::kAppended) return AppendOutcomeProblem(o, std::nullopt);
+  JsonWriter out;
+  out.BeginObject().Member("result", es::AppendCodeName(o.code));
+  WriteRecorded(o, &out);
+  out.EndObject();
+  Response r = JsonResponse(201, out.Release());
+  r.headers.emplace_back("Location", EventLocation(o.position));
+  return r;
+}
+
+Response BatchResponse(const std::vector<es::AppendOutcome>& outcomes) {
+  const auto refused = std::find_if(outcomes.begin(), outcomes.end(), [](const auto& o) {
+    return !o.recorded() && o.code != es::AppendCode::kBatchAborted;
+  });
+  if (refused != outcomes.end()) {
+    return AppendOutcomeProblem(*refused, static_cast<size_t>(refused - outcomes.begin()));
+  }
+  const bool all_duplicates =
+      !outcomes.empty() && std::all_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+        return o.code == es::AppendCode::kDuplicate;
+      });
+  if (all_duplicates) {
+    return AppendOutcomeProblem(outcomes.front(), 0,
+                          [&](JsonWriter* out) { WriteResults(outcomes, out); });
+  }
+  JsonWriter out;
+  out.BeginObject();
+  WriteResults(outcomes, &out);
+  out.EndObject();
+  return JsonResponse(outcomes.empty() ? 200 : 201, out.Release());
+}
+
+void HandleAppend(RouteContext* context, Request& request, const Reply& reply, bool stream_route) {
+  const auto received = std::chrono::steady_clock::now();
+  AppendTarget target;
+  if (auto problem = ReadAppendTarget(request, stream_route, &target)) return reply(*problem);
+  // Events refused before the ledger count in the metrics as the ledger's answer would.
+  auto refuse = [&](Response problem) {
+    context->metrics->CountRefusedAppend(problem.status);
+    reply(std::move(problem));
+  };
+  DecodedEvents decoded = DecodeEvents(&request);
+  if (decoded.error) return refuse(BindingProblem(*decoded.error));
+  const bool batch = decoded.mode == ContentMode::kBatch;
+  std::vector<es::ProposedEvent> events;
+  if (auto problem = Propose(std::move(decoded.events), target, batch, &events)) {
+    return refuse(*problem);
+  }
+  if (context->appends_in_flight.fetch_add(1) >= kAppendsInFlightMax) {
+    context->appends_in_flight.fetch_sub(1);
+    return refuse(Problem(ProblemKind::kUnavailable,
+                          fmt::format("{} appends are in flight, the most this server takes",
+                                      kAppendsInFlightMax)));
+  }
+  // The completion runs on the ledger's sync thread and must be short: one event's answer is
+  // rendered there, a batch's (up to kBatchEventsMax results) on the blocking pool.
+  context->ledger->Submit(std::move(events), [context, reply, batch, received](auto outcomes) {
+    context->appends_in_flight.fetch_sub(1);
+    context->metrics->CountAppends(outcomes, received);
+    if (!batch) return reply(SingleResponse(outcomes.at(0)));
+    context->run_blocking(
+        [reply, outcomes = std::move(outcomes)] { reply(BatchResponse(outcomes)); });
+  });
+}
+
+}  // namespace
+
 std::string EventLocation(uint64_t position) {
   return fmt::format("/api/v1/events/{}", position);
 }
@@ -136,20 +214,10 @@ void WriteRecorded(const es::AppendOutcome& o, JsonWriter* out) {
   out->Member("hash", ToHex(o.hash));
 }
 
-void WriteResults(const std::vector<es::AppendOutcome>& outcomes, JsonWriter* out) {
-  out->Key("results").BeginArray();
-  for (const es::AppendOutcome& o : outcomes) {
-    out->BeginObject().Member("result", es::AppendCodeName(o.code));
-    WriteRecorded(o, out);
-    out->EndObject();
-  }
-  out->EndArray();
-}
-
 // The problem for an event the ledger did not append (duplicate included), with its index in a
 // batch. `extra` adds members (a batch's results).
-Response OutcomeProblem(const es::AppendOutcome& o, std::optional<size_t> index,
-                        const ProblemMembers& extra = {}) {
+Response AppendOutcomeProblem(const es::AppendOutcome& o, std::optional<size_t> index,
+                              const ProblemMembers& extra) {
   auto members = [&](JsonWriter* out) {
     if (index) out->Member("index", uint64_t{*index});
     if (extra) extra(out);
@@ -196,73 +264,6 @@ Response OutcomeProblem(const es::AppendOutcome& o, std::optional<size_t> index,
   ANNALS_UNREACHABLE();
 }
 
-Response SingleResponse(const es::AppendOutcome& o) {
-  if (o.code != es::AppendCode::kAppended) return OutcomeProblem(o, std::nullopt);
-  JsonWriter out;
-  out.BeginObject().Member("result", es::AppendCodeName(o.code));
-  WriteRecorded(o, &out);
-  out.EndObject();
-  Response r = JsonResponse(201, out.Release());
-  r.headers.emplace_back("Location", EventLocation(o.position));
-  return r;
-}
-
-Response BatchResponse(const std::vector<es::AppendOutcome>& outcomes) {
-  const auto refused = std::find_if(outcomes.begin(), outcomes.end(), [](const auto& o) {
-    return !o.recorded() && o.code != es::AppendCode::kBatchAborted;
-  });
-  if (refused != outcomes.end()) {
-    return OutcomeProblem(*refused, static_cast<size_t>(refused - outcomes.begin()));
-  }
-  const bool all_duplicates =
-      !outcomes.empty() && std::all_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
-        return o.code == es::AppendCode::kDuplicate;
-      });
-  if (all_duplicates) {
-    return OutcomeProblem(outcomes.front(), 0,
-                          [&](JsonWriter* out) { WriteResults(outcomes, out); });
-  }
-  JsonWriter out;
-  out.BeginObject();
-  WriteResults(outcomes, &out);
-  out.EndObject();
-  return JsonResponse(outcomes.empty() ? 200 : 201, out.Release());
-}
-
-void HandleAppend(RouteContext* context, Request& request, const Reply& reply, bool stream_route) {
-  const auto received = std::chrono::steady_clock::now();
-  AppendTarget target;
-  if (auto problem = ReadAppendTarget(request, stream_route, &target)) return reply(*problem);
-  // Events refused before the ledger count in the metrics as the ledger's answer would.
-  auto refuse = [&](Response problem) {
-    context->metrics->CountRefusedAppend(problem.status);
-    reply(std::move(problem));
-  };
-  DecodedEvents decoded = DecodeEvents(&request);
-  if (decoded.error) return refuse(BindingProblem(*decoded.error));
-  const bool batch = decoded.mode == ContentMode::kBatch;
-  std::vector<es::ProposedEvent> events;
-  if (auto problem = Propose(std::move(decoded.events), target, batch, &events)) {
-    return refuse(*problem);
-  }
-  if (context->appends_in_flight.fetch_add(1) >= kAppendsInFlightMax) {
-    context->appends_in_flight.fetch_sub(1);
-    return refuse(Problem(ProblemKind::kUnavailable,
-                          fmt::format("{} appends are in flight, the most this server takes",
-                                      kAppendsInFlightMax)));
-  }
-  // The completion runs on the ledger's sync thread and must be short: one event's answer is
-  // rendered there, a batch's (up to kBatchEventsMax results) on the blocking pool.
-  context->ledger->Submit(std::move(events), [context, reply, batch, received](auto outcomes) {
-    context->appends_in_flight.fetch_sub(1);
-    context->metrics->CountAppends(outcomes, received);
-    if (!batch) return reply(SingleResponse(outcomes.at(0)));
-    context->run_blocking(
-        [reply, outcomes = std::move(outcomes)] { reply(BatchResponse(outcomes)); });
-  });
-}
-
-}  // namespace
 
 void AddAppendRoutes(Router* router, RouteContext* context) {
   router->Add("POST", "/api/v1/events", [context](Request& request, Reply reply) {

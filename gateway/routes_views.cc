@@ -469,38 +469,16 @@ Response RefusedScan(const es::InvalidAttribute& error) {
 // refusal as the problem an append to /api/v1/events gets, but an invalid event is the
 // request's fault (RefusedScan).
 Response DriftScanResponse(const es::AppendOutcome& o) {
-  auto recorded = [&](JsonWriter* out) {
-    out->Member("position", o.position);
-    if (!o.stream.empty()) out->Member("stream", o.stream).Member("revision", o.revision);
-    out->Member("hash", ToHex(o.hash));
-  };
-  const std::string location = fmt::format("/api/v1/events/{}", o.position);
-  Response response;
-  switch (o.code) {
-    case es::AppendCode::kAppended: {
-      JsonWriter out;
-      out.BeginObject().Member("result", es::AppendCodeName(o.code));
-      recorded(&out);
-      out.EndObject();
-      response = JsonResponse(202, out.Release());
-      break;
-    }
-    case es::AppendCode::kDuplicate:
-      response = Problem(ProblemKind::kDuplicate,
-                         fmt::format("already recorded at position {}", o.position), recorded);
-      break;
-    case es::AppendCode::kKeyReuse:
-      return Problem(ProblemKind::kKeyReuse, o.error.reason, [&](JsonWriter* out) {
-        out->Member("attribute", "idempotency_key").Member("position", o.position);
-      });
-    case es::AppendCode::kInvalidEvent:
-    case es::AppendCode::kTooLarge: return RefusedScan(o.error);
-    case es::AppendCode::kWrongRevision:  // no revision is expected
-    case es::AppendCode::kUnavailable:
-    case es::AppendCode::kBatchAborted:
-      return Problem(ProblemKind::kUnavailable, o.error.reason);
+  if (o.code == es::AppendCode::kInvalidEvent || o.code == es::AppendCode::kTooLarge) {
+    return RefusedScan(o.error);
   }
-  response.headers.emplace_back("Location", location);
+  if (o.code != es::AppendCode::kAppended) return AppendOutcomeProblem(o, std::nullopt);
+  JsonWriter out;
+  out.BeginObject().Member("result", es::AppendCodeName(o.code));
+  WriteRecorded(o, &out);
+  out.EndObject();
+  Response response = JsonResponse(202, out.Release());
+  response.headers.emplace_back("Location", EventLocation(o.position));
   return response;
 }
 

@@ -9,8 +9,12 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <optional>
+#include <string>
 
+#include "annals/eventstore/append.h"
 #include "annals/gateway/server.h"
+#include "internal/problem.h"
 #include "internal/router.h"
 
 namespace annals::gateway {
@@ -32,6 +36,16 @@ struct RouteContext {
   class Metrics* metrics = nullptr;  // internal/metrics.h; set by the Server before it serves
   class LiveHub* live = nullptr;     // internal/live.h: the SSE tail; set by the Server
 };
+
+// How an append's outcome reads over HTTP, shared by every route that appends (routes_append.cc):
+// "/api/v1/events/<position>"; a recorded event's position, stream, revision and hash as members;
+// the problem for an event the ledger did not append (duplicate 409, key reuse 422, wrong
+// revision 412, invalid 400, too large 413, unavailable 503), with its index in a batch and
+// `extra` members.
+std::string EventLocation(uint64_t position);
+void WriteRecorded(const eventstore::AppendOutcome& o, JsonWriter* out);
+Response AppendOutcomeProblem(const eventstore::AppendOutcome& o, std::optional<size_t> index,
+                              const ProblemMembers& extra = {});
 
 // GET /api/v1/events/live (routes_live.cc): Server-Sent Events fed by context->live.
 void AddLiveRoutes(Router* router, RouteContext* context);
