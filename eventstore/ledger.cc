@@ -223,6 +223,8 @@ class Ledger::Impl {
   Status Scan(uint64_t from, const std::function<bool(uint64_t, std::string_view)>& visit) const;
   Result<VerifyReport> Verify(const std::function<void(uint64_t, uint64_t)>& progress) const;
   Result<LedgerStats> Stats() const;
+  Status SaveCheckpoint(std::string_view name, uint64_t position);
+  Result<uint64_t> LoadCheckpoint(std::string_view name) const;
   bool healthy() const { return healthy_.load(std::memory_order_acquire); }
   const std::string& registry_name() const { return registry_name_; }
 
@@ -1180,6 +1182,48 @@ Result<LedgerStats> Ledger::Impl::Stats() const {
   return stats;
 }
 
+namespace {
+
+std::string CheckpointKey(std::string_view name) {
+  return std::string(internal::kMetaCheckpointPrefix).append(name);
+}
+
+Status CheckCheckpointName(std::string_view name) {
+  if (!IsValidName(name, kCheckpointNameBytesMax)) {
+    return Status::InvalidArgument("a checkpoint name is 1 to " +
+                                   std::to_string(kCheckpointNameBytesMax) +
+                                   " bytes of UTF-8 without control characters");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Ledger::Impl::SaveCheckpoint(std::string_view name, uint64_t position) {
+  ANNALS_RETURN_IF_ERROR(CheckCheckpointName(name));
+  if (options_.read_only) return Status::Unavailable("the ledger is open read-only");
+  if (!healthy()) return Status::Unavailable("storage is failing: checkpoint not saved");
+  rocksdb::WriteOptions wo;  // no fsync: the next append group's fsync covers the WAL
+  std::lock_guard wal(wal_mu_);
+  if (wal_failed_) return Status::Unavailable("the WAL failed: waiting for recovery");
+  return FromRocks(db_->Put(wo, meta_cf_, CheckpointKey(name), std::to_string(position)),
+                   "saving checkpoint " + std::string(name));
+}
+
+Result<uint64_t> Ledger::Impl::LoadCheckpoint(std::string_view name) const {
+  ANNALS_RETURN_IF_ERROR(CheckCheckpointName(name));
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, CheckpointKey(name), &value);
+  if (s.IsNotFound()) return uint64_t{0};
+  ANNALS_RETURN_IF_ERROR(FromRocks(s, "reading checkpoint " + std::string(name)));
+  uint64_t position = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), position);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+    return Status::Corruption("checkpoint " + std::string(name) + " holds \"" + value + "\"");
+  }
+  return position;
+}
+
 // ---------------------------------------------------------------- Ledger
 
 std::optional<ExpectedRevision> ParseExpectedRevision(std::string_view text) {
@@ -1259,6 +1303,12 @@ Result<VerifyReport> Ledger::Verify(
   return impl_->Verify(progress);
 }
 Result<LedgerStats> Ledger::Stats() const { return impl_->Stats(); }
+Status Ledger::SaveCheckpoint(std::string_view name, uint64_t position) {
+  return impl_->SaveCheckpoint(name, position);
+}
+Result<uint64_t> Ledger::LoadCheckpoint(std::string_view name) const {
+  return impl_->LoadCheckpoint(name);
+}
 bool Ledger::healthy() const { return impl_->healthy(); }
 const std::string& Ledger::registry_name() const { return impl_->registry_name(); }
 

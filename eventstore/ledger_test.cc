@@ -309,5 +309,27 @@ TEST_CASE("close answers everything queued and refuses what comes after") {
   CHECK(ledger->ReadAt(200).ok());
 }
 
+TEST_CASE("checkpoints live with the ledger and survive reopening") {
+  TempDir dir;
+  {
+    auto ledger = OpenLedger(dir.path());
+    REQUIRE(ledger->LoadCheckpoint("publisher").value() == 0);
+    REQUIRE(ledger->SaveCheckpoint("publisher", 7).ok());
+    REQUIRE(ledger->SaveCheckpoint("reactor/license", 3).ok());
+    REQUIRE(ledger->SaveCheckpoint("publisher", 9).ok());
+    CHECK(ledger->LoadCheckpoint("publisher").value() == 9);
+    CHECK(ledger->SaveCheckpoint("", 1).code() == StatusCode::kInvalidArgument);
+    CHECK(ledger->SaveCheckpoint(std::string(kCheckpointNameBytesMax + 1, 'x'), 1).code() ==
+          StatusCode::kInvalidArgument);
+    // A checkpoint is not a record: the chain and the head do not see it.
+    CHECK(ledger->GetHead().position == 0);
+    CHECK(ledger->Verify({}).value().intact);
+  }
+  auto reopened = OpenLedger(dir.path());
+  CHECK(reopened->LoadCheckpoint("publisher").value() == 9);
+  CHECK(reopened->LoadCheckpoint("reactor/license").value() == 3);
+  CHECK(reopened->LoadCheckpoint("reactor/other").value() == 0);
+}
+
 }  // namespace
 }  // namespace annals::eventstore

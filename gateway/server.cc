@@ -677,6 +677,8 @@ ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
       blocking_(options.blocking_threads) {
   context_.ledger = deps.ledger;
   context_.runner = deps.runner;
+  context_.reactors = deps.reactors;
+  context_.replication = deps.replication;
   context_.options = options;
   live_ = std::make_unique<LiveHub>(deps.ledger, options.sse_connections_max);
   context_.live = live_.get();
@@ -694,6 +696,7 @@ ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
   AddHealthRoutes(&router_, &context_);
   AddLiveRoutes(&router_, &context_);
   AddMetricsRoutes(&router_, &context_);
+  AddAdminRoutes(&router_, &context_);
   AddViewRoutes(&router_, &context_);
   AddAccessControl(&router_, &context_);
 }
@@ -722,7 +725,9 @@ Status ServerCore::Listen() {
 void ServerCore::Run() {
   // Every route is added by now (the constructor): the metrics label requests by route.
   classifier_ = std::make_unique<RouteClassifier>(router_.Describe());
-  metrics_ = std::make_unique<Metrics>(context_.ledger, context_.runner, router_.Describe());
+  metrics_ = std::make_unique<Metrics>(
+      MetricSources{context_.ledger, context_.runner, context_.reactors, context_.replication},
+      router_.Describe());
   context_.metrics = metrics_.get();
   live_->Start();
   work_.emplace(ioc_.get_executor());

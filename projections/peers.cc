@@ -471,6 +471,18 @@ Result<LicenseGrant> LicenseByKeySha256(const ViewReader& reader, std::string_vi
   return grant;
 }
 
+Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_id) {
+  std::optional<std::string> row;
+  if (!peer_id.empty()) {
+    ANNALS_ASSIGN_OR_RETURN(row, reader.Get(PeerKey(peer_id)));
+  }
+  if (!row) return Status::NotFound("no peer \"" + std::string(peer_id) + "\"");
+  simdjson::dom::parser parser;
+  auto peer = DecodePeer(parser, *row);
+  if (!peer) return Status::Corruption("peers view: row " + PeerKey(peer_id) + " is not a peer");
+  return peer->status;
+}
+
 Result<std::string> PeerJson(const ViewReader& reader, std::string_view peer_id) {
   std::optional<std::string> row;
   if (!peer_id.empty()) {

@@ -187,7 +187,10 @@ TEST_CASE("status follows status_changed and nothing else") {
     CHECK(changed.Str("/peer/status") == status);
     CHECK(changed.Str("/peer/status_reason") == reason);
     CHECK(changed.Str("/peer/updated_at") == "2026-05-01T11:00:00Z");
+    CHECK(PeerStatus(f.Reader(), "frame-b").value() == status);
   }
+  CHECK(PeerStatus(f.Reader(), "frame-zz").status().code() == StatusCode::kNotFound);
+  CHECK(PeerStatus(f.Reader(), "").status().code() == StatusCode::kNotFound);
 }
 
 TEST_CASE("a live license is found by its key's SHA-256 (federation auth)") {

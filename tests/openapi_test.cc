@@ -39,7 +39,8 @@ std::string ReadFile(const std::string& path) {
 using AddRoutes = void (*)(Router* router, RouteContext* context);
 const std::map<std::string, AddRoutes> kAreas = {
     {"Append", AddAppendRoutes}, {"Read", AddReadRoutes}, {"Health", AddHealthRoutes},
-    {"View", AddViewRoutes},     {"Live", AddLiveRoutes}, {"Metrics", AddMetricsRoutes}};
+    {"View", AddViewRoutes},     {"Live", AddLiveRoutes}, {"Metrics", AddMetricsRoutes},
+    {"Admin", AddAdminRoutes}};
 
 // Every route of the gateway as "METHOD pattern". Registration only stores handlers (none
 // dereferences the ledger or the runner before a request), so the context needs neither.

@@ -31,6 +31,8 @@ inline constexpr char kMetaFormat[] = "format";
 inline constexpr char kMetaRegistry[] = "registry_name";
 inline constexpr char kMetaCreatedAt[] = "created_at_ns";
 inline constexpr char kFormatVersion[] = "1";
+// "checkpoint/<name>" -> decimal position (Ledger::SaveCheckpoint).
+inline constexpr char kMetaCheckpointPrefix[] = "checkpoint/";
 
 inline constexpr size_t kIdemValueSize = kFixed64Size + kSha256Size;
 // Bytes of SHA-256 that name a stream or a type in an index key: 128 bits.

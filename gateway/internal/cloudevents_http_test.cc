@@ -36,22 +36,22 @@ const es::CloudEventAttributeValue& Attr(const es::CloudEvent& e, const std::str
 }
 
 TEST_CASE("header values: one quoted-string is unquoted, then one round of percent-decoding") {
-  CHECK(DecodeHeaderValue("Euro%20%E2%82%AC%20%F0%9F%98%80") == "Euro \u20AC \U0001F600");
-  CHECK(DecodeHeaderValue("%e2%82%ac") == "\u20AC");
-  CHECK(DecodeHeaderValue("\"hello world\"") == "hello world");
-  CHECK(DecodeHeaderValue("\"a\\\"b\"") == "a\"b");
-  CHECK(DecodeHeaderValue("{\"othervalue\": 5}") == "{\"othervalue\": 5}");
-  CHECK(DecodeHeaderValue("100%25") == "100%");
-  CHECK(DecodeHeaderValue("%2525") == "%25");  // one round only
-  CHECK_FALSE(DecodeHeaderValue("%C0%A0"));    // overlong UTF-8
-  CHECK_FALSE(DecodeHeaderValue("%FF"));
-  CHECK_FALSE(DecodeHeaderValue("50%"));
+  CHECK(es::DecodeAttributeHeaderValue("Euro%20%E2%82%AC%20%F0%9F%98%80") == "Euro \u20AC \U0001F600");
+  CHECK(es::DecodeAttributeHeaderValue("%e2%82%ac") == "\u20AC");
+  CHECK(es::DecodeAttributeHeaderValue("\"hello world\"") == "hello world");
+  CHECK(es::DecodeAttributeHeaderValue("\"a\\\"b\"") == "a\"b");
+  CHECK(es::DecodeAttributeHeaderValue("{\"othervalue\": 5}") == "{\"othervalue\": 5}");
+  CHECK(es::DecodeAttributeHeaderValue("100%25") == "100%");
+  CHECK(es::DecodeAttributeHeaderValue("%2525") == "%25");  // one round only
+  CHECK_FALSE(es::DecodeAttributeHeaderValue("%C0%A0"));    // overlong UTF-8
+  CHECK_FALSE(es::DecodeAttributeHeaderValue("%FF"));
+  CHECK_FALSE(es::DecodeAttributeHeaderValue("50%"));
 }
 
 TEST_CASE("media types") {
-  CHECK(MediaTypeEssence(" Application/CloudEvents+JSON ; charset=UTF-8") ==
+  CHECK(es::MediaTypeEssence(" Application/CloudEvents+JSON ; charset=UTF-8") ==
         "application/cloudevents+json");
-  CHECK(MediaTypeEssence("") == "");
+  CHECK(es::MediaTypeEssence("") == "");
 }
 
 TEST_CASE("binary mode: attributes from ce- headers, data by content type") {

@@ -64,12 +64,82 @@ prometheus::ClientMetric GaugeSample(std::string_view label, std::string_view va
   return metric;
 }
 
-prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
+// A family whose samples are read at scrape time.
+prometheus::MetricFamily ScrapedFamily(std::string name, std::string help,
+                                       prometheus::MetricType type) {
   prometheus::MetricFamily family;
   family.name = std::move(name);
   family.help = std::move(help);
-  family.type = prometheus::MetricType::Gauge;
+  family.type = type;
   return family;
+}
+
+prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
+  return ScrapedFamily(std::move(name), std::move(help), prometheus::MetricType::Gauge);
+}
+
+prometheus::MetricFamily CounterFamily(std::string name, std::string help) {
+  return ScrapedFamily(std::move(name), std::move(help), prometheus::MetricType::Counter);
+}
+
+prometheus::ClientMetric CounterSample(std::vector<prometheus::ClientMetric::Label> labels,
+                                       uint64_t v) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.counter.value = static_cast<double>(v);
+  return metric;
+}
+
+// The reactors' families, read from their statuses.
+void ScrapeReactors(const reactors::ReactorRunner& runner,
+                    std::vector<prometheus::MetricFamily>* out) {
+  auto position = GaugeFamily("annals_reactor_position", "The last position a reactor has handled");
+  auto emitted = CounterFamily("annals_reactor_emitted_total", "Events a reactor appended");
+  auto retries = CounterFamily("annals_reactor_retries_total", "Reactions retried after a failure");
+  auto failed = GaugeFamily("annals_reactor_failed", "1 when a reactor stopped on a failure");
+  for (const reactors::ReactorStatus& s : runner.Statuses()) {
+    position.metric.push_back(GaugeSample("reactor", s.name, static_cast<double>(s.position)));
+    emitted.metric.push_back(CounterSample({{"reactor", s.name}}, s.emitted));
+    retries.metric.push_back(CounterSample({{"reactor", s.name}}, s.retries));
+    failed.metric.push_back(GaugeSample("reactor", s.name, s.state == "failed" ? 1 : 0));
+  }
+  for (auto* family : {&position, &emitted, &retries, &failed}) out->push_back(std::move(*family));
+}
+
+// Replication's families, read from its status.
+void ScrapeReplication(const reactors::Replication& replication,
+                       std::vector<prometheus::MetricFamily>* out) {
+  const reactors::ReplicationStatus status = replication.GetStatus();
+  auto connected = GaugeFamily("annals_replication_connected", "1 when connected to NATS");
+  connected.metric.push_back(GaugeSample("", "", status.connected ? 1 : 0));
+  auto published = CounterFamily("annals_replication_published_total",
+                                 "Own events acknowledged by JetStream");
+  published.metric.push_back(CounterSample({}, status.publisher.published));
+  auto position = GaugeFamily("annals_replication_publisher_position",
+                              "The last ledger position the publisher has passed");
+  position.metric.push_back(GaugeSample("", "", static_cast<double>(status.publisher.position)));
+  auto publisher_errors = CounterFamily("annals_replication_publisher_errors_total",
+                                        "Publisher failures (each followed by a backoff)");
+  publisher_errors.metric.push_back(CounterSample({}, status.publisher.errors));
+  auto events = CounterFamily("annals_replication_events_total",
+                              "Peer events received, by peer and result");
+  auto lag = GaugeFamily("annals_replication_lag",
+                         "A peer's messages not yet delivered or not yet acknowledged");
+  auto errors = CounterFamily("annals_replication_errors_total",
+                              "Consumer failures (each followed by a backoff)");
+  for (const reactors::PeerReplicationStatus& p : status.peers) {
+    for (auto [result, count] :
+         {std::pair{"appended", p.appended}, std::pair{"duplicate", p.duplicates},
+          std::pair{"refused_malformed", p.refused_malformed},
+          std::pair{"refused_peer_not_active", p.refused_peer_not_active}}) {
+      events.metric.push_back(CounterSample({{"peer", p.peer}, {"result", result}}, count));
+    }
+    if (p.lag) lag.metric.push_back(GaugeSample("peer", p.peer, static_cast<double>(*p.lag)));
+    errors.metric.push_back(CounterSample({{"peer", p.peer}}, p.errors));
+  }
+  for (auto* family : {&connected, &published, &position, &publisher_errors, &events, &lag, &errors}) {
+    out->push_back(std::move(*family));
+  }
 }
 
 }  // namespace
@@ -86,10 +156,10 @@ struct Metrics::Impl {
     std::atomic<Histogram*> duration{nullptr};
   };
 
-  Impl(const es::Ledger* ledger_in, const projections::Runner* runner_in,
-       const std::vector<std::string>& routes_in)
-      : ledger(ledger_in),
-        runner(runner_in),
+  Impl(MetricSources sources_in, const std::vector<std::string>& routes_in)
+      : ledger(sources_in.ledger),
+        runner(sources_in.runner),
+        sources(sources_in),
         appends(prometheus::BuildCounter()
                     .Name("annals_appends_total")
                     .Help("Events of HTTP appends by result: the ledger's answer, or the gateway's "
@@ -168,11 +238,18 @@ struct Metrics::Impl {
       position.metric.push_back(GaugeSample("view", view.name, static_cast<double>(view.position)));
       lag.metric.push_back(GaugeSample("view", view.name, static_cast<double>(view.lag)));
     }
-    return {std::move(head), std::move(position), std::move(lag)};
+    std::vector<prometheus::MetricFamily> families;
+    families.push_back(std::move(head));
+    families.push_back(std::move(position));
+    families.push_back(std::move(lag));
+    if (sources.reactors != nullptr) ScrapeReactors(*sources.reactors, &families);
+    if (sources.replication != nullptr) ScrapeReplication(*sources.replication, &families);
+    return families;
   }
 
   const es::Ledger* ledger;
   const projections::Runner* runner;
+  MetricSources sources;
   prometheus::Registry registry;
   prometheus::Family<Counter>& appends;
   std::array<Counter*, kAppendCodeSlots> append_by_code{};
@@ -185,10 +262,9 @@ struct Metrics::Impl {
   std::unique_ptr<RouteSlots[]> slots;
 };
 
-Metrics::Metrics(const es::Ledger* ledger, const projections::Runner* runner,
-                 const std::vector<std::string>& routes)
-    : impl_(std::make_unique<Impl>(ledger, runner, routes)) {
-  ANNALS_ASSERT(ledger != nullptr && runner != nullptr);
+Metrics::Metrics(MetricSources sources, const std::vector<std::string>& routes)
+    : impl_(std::make_unique<Impl>(sources, routes)) {
+  ANNALS_ASSERT(sources.ledger != nullptr && sources.runner != nullptr);
 }
 
 Metrics::~Metrics() = default;

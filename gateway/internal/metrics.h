@@ -9,6 +9,16 @@
 //   annals_sse_streams, annals_sse_slow_clients_total     open event streams, streams cut
 //   annals_ledger_head_position, annals_view_position{view}, annals_view_lag{view}
 //                                             read at scrape time (Ledger, Runner::Statuses)
+//   annals_reactor_position{reactor}, annals_reactor_emitted_total{reactor},
+//   annals_reactor_retries_total{reactor}, annals_reactor_failed{reactor}
+//                                             read at scrape time (ReactorRunner::Statuses)
+//   annals_replication_connected, annals_replication_published_total,
+//   annals_replication_publisher_position, annals_replication_publisher_errors_total,
+//   annals_replication_events_total{peer,result}   appended, duplicate, refused_malformed,
+//                                                  refused_peer_not_active
+//   annals_replication_lag{peer}, annals_replication_errors_total{peer}
+//                                             read at scrape time (Replication::GetStatus);
+//                                             absent when replication is off
 //
 // The counters on the hot path (appends, responses) take no lock of their own: each label set
 // is resolved once (prometheus-cpp's family lock) and kept in an atomic slot; incrementing is
@@ -18,8 +28,8 @@
 // 405, a malformed path parameter, a message refused while being read) counts as method and
 // route "none".
 //
-// Thread-safety: every method may be called from any thread. The Ledger and the Runner are not
-// owned and must outlive the Metrics.
+// Thread-safety: every method may be called from any thread. The sources are not owned and
+// must outlive the Metrics.
 #pragma once
 
 #include <chrono>
@@ -31,16 +41,25 @@
 #include "annals/eventstore/append.h"
 #include "annals/eventstore/ledger.h"
 #include "annals/projections/runner.h"
+#include "annals/reactors/reactor.h"
+#include "annals/reactors/replication.h"
 #include "internal/http.h"
 #include "internal/router.h"
 
 namespace annals::gateway {
 
+// What is read at scrape time. ledger and runner are required; the others may be null.
+struct MetricSources {
+  const eventstore::Ledger* ledger = nullptr;
+  const projections::Runner* runner = nullptr;
+  const reactors::ReactorRunner* reactors = nullptr;
+  const reactors::Replication* replication = nullptr;
+};
+
 class Metrics {
  public:
   // `routes`: the server's routes as Router::Describe() lists them ("GET /api/v1/events").
-  Metrics(const eventstore::Ledger* ledger, const projections::Runner* runner,
-          const std::vector<std::string>& routes);
+  Metrics(MetricSources sources, const std::vector<std::string>& routes);
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;

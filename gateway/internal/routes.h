@@ -29,6 +29,8 @@ static_assert(kAppendsInFlightMax < eventstore::kQueueRequestsMax);
 struct RouteContext {
   eventstore::Ledger* ledger = nullptr;
   projections::Runner* runner = nullptr;
+  const reactors::ReactorRunner* reactors = nullptr;   // may be null
+  const reactors::Replication* replication = nullptr;  // null: replication is off
   GatewayOptions options;
   // Runs `work` on the blocking pool, never on an I/O thread.
   std::function<void(std::function<void()> work)> run_blocking;
@@ -61,6 +63,8 @@ void AddReadRoutes(Router* router, RouteContext* context);
 void AddHealthRoutes(Router* router, RouteContext* context);
 // The views, with Annals-Position and min_position; POST drift-scan (routes_views.cc).
 void AddViewRoutes(Router* router, RouteContext* context);
+// GET /api/v1/admin/reactors, /api/v1/admin/replication (routes_admin.cc).
+void AddAdminRoutes(Router* router, RouteContext* context);
 // Access control on every request, whichever area its route is in (internal/auth.h, auth.cc).
 void AddAccessControl(Router* router, RouteContext* context);
 

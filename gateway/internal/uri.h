@@ -1,4 +1,4 @@
-// Percent-encoding (RFC 3986) for paths and queries, and the query string of a request.
+// The query string of a request (percent-decoding itself: annals/base/percent_encoding.h).
 // Thread-safety: free functions, no shared state.
 #pragma once
 
@@ -8,16 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include "annals/base/percent_encoding.h"
+
 namespace annals::gateway {
-
-// One round of percent-decoding: "%xy" (either case) becomes the byte 0xxy. With `plus_is_space`
-// (query strings, application/x-www-form-urlencoded) '+' becomes a space. nullopt when a '%' is
-// not followed by two hex digits. The result is bytes: callers that need text check UTF-8.
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
-
-// Percent-encodes every byte but the RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~),
-// upper-case hex: safe in a path segment and in a query value.
-std::string PercentEncode(std::string_view bytes);
 
 // A query string split at '&' and '=' and decoded. nullopt when a name or value has a malformed
 // percent-encoding.

@@ -1,6 +1,7 @@
 #include "annals/testing/child_process.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
   pid_ = fork();
   ANNALS_ASSERT(pid_ >= 0);
   if (pid_ == 0) {
+    // A test that dies (a crash, an abort) takes its servers with it.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(in[0], STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
     close(in[0]);

@@ -1,13 +1,12 @@
 #include "annals/testing/test_util.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 
 #include "annals/base/assert.h"
+#include "annals/base/loopback.h"
 
 namespace annals::testing {
 
@@ -56,17 +55,9 @@ std::string BinDir() {
 }
 
 int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ANNALS_ASSERT(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ANNALS_ASSERT(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ANNALS_ASSERT(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  close(fd);
-  return ntohs(addr.sin_port);
+  const int port = FreeLoopbackPort();
+  ANNALS_ASSERT(port > 0);
+  return port;
 }
 
 }  // namespace annals::testing

@@ -393,7 +393,8 @@ int RunBench(const BenchArgs& args) {
       {"read-all", ReadAll},           {"dedup-at-scale", DedupAtScale},
       {"rebuild-agents", [](const std::string& d, const Sizes& s) { return RebuildAgents(d, s.quick); }},
       {"discover", [](const std::string& d, const Sizes& s) { return Discover(d, s.quick); }},
-      {"projection-lag", [](const std::string& d, const Sizes& s) { return ProjectionLag(d, s.quick); }}};
+      {"projection-lag", [](const std::string& d, const Sizes& s) { return ProjectionLag(d, s.quick); }},
+      {"replication", [](const std::string& d, const Sizes& s) { return Replication(d, s.quick); }}};
   std::vector<Figure> figures;
   for (const auto& [name, run] : workloads) {
     if (!Selected(args.only, name)) continue;

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "annals/eventstore/ledger.h"
+#include "annals/projections/runner.h"
+#include "annals/projections/views_db.h"
 
 namespace annals::tools {
 
@@ -37,9 +39,22 @@ extern eventstore::LedgerOptions::SyncMode g_sync_mode;
 std::unique_ptr<eventstore::Ledger> FreshLedger(const std::string& path);
 void CheckAppended(const eventstore::AppendOutcome& o);
 
+// A views database in a fresh directory at `path`, and a runner over it (bench_views.cc).
+std::unique_ptr<projections::ViewsDb> FreshViews(const std::string& path);
+std::unique_ptr<projections::Runner> OpenRunner(eventstore::Ledger& ledger,
+                                                projections::ViewsDb& db,
+                                                std::vector<projections::ViewSpec> views);
+// The `p` quantile (0..1) of `values` (sorted in place); 0 when empty.
+double Percentile(std::vector<double>& values, double p);
+
 // The view workloads (bench_views.cc); docs/BENCHMARKS.md.
 std::vector<Figure> RebuildAgents(const std::string& dir, bool quick);
 std::vector<Figure> Discover(const std::string& dir, bool quick);
 std::vector<Figure> ProjectionLag(const std::string& dir, bool quick);
+
+// The replication workloads (bench_replication.cc): replication-lag and replication-max,
+// between two ledgers over a nats-server the benchmark starts; none when nats-server is not
+// installed (said on stderr).
+std::vector<Figure> Replication(const std::string& dir, bool quick);
 
 }  // namespace annals::tools

@@ -59,20 +59,6 @@ void FillFromSample(es::Ledger& ledger, SampleHistory& history, uint64_t count) 
   if (ledger.GetHead().position != appended) Fail("the sample history ran out of events");
 }
 
-std::unique_ptr<pj::ViewsDb> FreshViews(const std::string& path) {
-  std::filesystem::remove_all(path);
-  auto db = pj::ViewsDb::Open({.path = path});
-  if (!db.ok()) Fail(db.status().ToString());
-  return std::move(db).value();
-}
-
-std::unique_ptr<pj::Runner> OpenRunner(es::Ledger& ledger, pj::ViewsDb& db,
-                                       std::vector<pj::ViewSpec> views) {
-  auto runner = pj::Runner::Open({.ledger = &ledger, .db = &db}, std::move(views));
-  if (!runner.ok()) Fail(runner.status().ToString());
-  return std::move(runner).value();
-}
-
 std::vector<pj::ViewSpec> AgentsOnly() {
   return {{std::string(pj::kAgentsView), [] { return pj::MakeAgentsView(); }}};
 }
@@ -110,6 +96,22 @@ double RawScan(const std::string& ledger_path, uint64_t expected) {
   return rate;
 }
 
+}  // namespace
+
+std::unique_ptr<pj::ViewsDb> FreshViews(const std::string& path) {
+  std::filesystem::remove_all(path);
+  auto db = pj::ViewsDb::Open({.path = path});
+  if (!db.ok()) Fail(db.status().ToString());
+  return std::move(db).value();
+}
+
+std::unique_ptr<pj::Runner> OpenRunner(es::Ledger& ledger, pj::ViewsDb& db,
+                                       std::vector<pj::ViewSpec> views) {
+  auto runner = pj::Runner::Open({.ledger = &ledger, .db = &db}, std::move(views));
+  if (!runner.ok()) Fail(runner.status().ToString());
+  return std::move(runner).value();
+}
+
 double Percentile(std::vector<double>& values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -117,7 +119,6 @@ double Percentile(std::vector<double>& values, double p) {
   return values[index];
 }
 
-}  // namespace
 
 std::vector<Figure> RebuildAgents(const std::string& dir, bool quick) {
   const uint64_t events = quick ? kRebuildEventsQuick : kRebuildEventsFull;

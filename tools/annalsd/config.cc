@@ -27,8 +27,12 @@ struct OptionSpec {
   std::function<std::string(const Config&)> get;
 };
 
+// "limits.body_bytes_max" -> "body-bytes-max", "replication.nats_url" -> "nats-url".
 std::string FlagOf(std::string_view key) {
-  std::string flag(key.starts_with("limits.") ? key.substr(7) : key);
+  for (std::string_view section : {"limits.", "replication."}) {
+    if (key.starts_with(section)) key.remove_prefix(section.size());
+  }
+  std::string flag(key);
   std::replace(flag.begin(), flag.end(), '.', '-');
   std::replace(flag.begin(), flag.end(), '_', '-');
   return flag;
@@ -132,6 +136,24 @@ OptionSpec AdminTokenHashes() {
   return spec;
 }
 
+// The peers replication consumes from: registry names (docs/replication.md).
+OptionSpec Peers() {
+  OptionSpec spec;
+  spec.info = Info("replication.peer",
+                   "a registry to replicate from (repeat the flag, or comma-separate); each must "
+                   "be an ACTIVE peer in the peers view for its events to be accepted");
+  spec.list = true;
+  spec.set = [](Config* c, const std::string& text) {
+    c->peers.clear();
+    for (std::string& item : SplitList(text)) {
+      if (!item.empty()) c->peers.push_back(std::move(item));
+    }
+    return Status::Ok();
+  };
+  spec.get = [](const Config& c) { return fmt::format("{}", fmt::join(c.peers, ",")); };
+  return spec;
+}
+
 const std::vector<OptionSpec>& Specs() {
   static const std::vector<OptionSpec> specs = [] {
     constexpr uint64_t kMsMax = 24ull * 3600 * 1000;  // a day: any larger timeout is a mistake
@@ -208,6 +230,22 @@ const std::vector<OptionSpec>& Specs() {
                                  "an event stream idle this long gets a \": ping\" comment",
                                  +[](Config& c) -> uint32_t& { return c.gateway.sse_heartbeat_ms; },
                                  1, kMsMax));
+    s.push_back(Text("replication.nats_url",
+                     "NATS server URL(s), comma-separated (nats://host:port); \"\": replication "
+                     "off",
+                     &Config::nats_url));
+    s.push_back(Peers());
+    s.push_back(Text("replication.nats_creds", "NATS credentials file (.creds); \"\": none",
+                     &Config::nats_creds));
+    s.push_back(Text("replication.nats_tls_ca",
+                     "PEM CA bundle that signs the NATS servers (turns TLS to NATS on)",
+                     &Config::nats_tls_ca));
+    s.push_back(Text("replication.nats_tls_cert", "PEM client certificate for NATS",
+                     &Config::nats_tls_cert));
+    s.push_back(Text("replication.nats_tls_key", "PEM key of nats_tls_cert", &Config::nats_tls_key));
+    s.push_back(Number<int>("replication.stream_replicas",
+                            "replicas of this registry's JetStream stream (3 on a cluster)",
+                            +[](Config& c) -> int& { return c.stream_replicas; }, 1, 5));
     return s;
   }();
   return specs;
@@ -329,6 +367,10 @@ Status Check(Config* config) {
         "TLS (tls.cert, tls.key, tls.client_ca) is not served by this version of annalsd; "
         "remove them, or put a TLS-terminating proxy in front of it");
   }
+  if (!config->peers.empty() && config->nats_url.empty()) {
+    return Status::InvalidArgument("replication.peer is set but replication is off: set "
+                                   "replication.nats_url (--nats-url) too");
+  }
   return gateway::ValidateGatewayOptions(config->gateway);
 }
 
@@ -341,6 +383,7 @@ const std::vector<OptionInfo>& Options() {
     for (const auto& spec : Specs()) {
       out.push_back(spec.info);
       out.back().default_value = spec.get(defaults);
+      out.back().list = spec.list;
     }
     return out;
   }();

@@ -22,6 +22,14 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // Replication over NATS JetStream (docs/replication.md): off without a NATS URL.
+  std::string nats_url;
+  std::vector<std::string> peers;  // registries to consume from
+  std::string nats_creds;
+  std::string nats_tls_ca;
+  std::string nats_tls_cert;
+  std::string nats_tls_key;
+  int stream_replicas = 1;
   // Threads, limits, timeouts and the admin token hashes; host and port come from `listen`.
   gateway::GatewayOptions gateway;
 };
@@ -35,6 +43,7 @@ struct OptionInfo {
   std::string env;
   std::string help;
   std::string default_value;  // as text, as --print-config shows it
+  bool list = false;          // several values: comma-separated, or the flag repeated
 };
 const std::vector<OptionInfo>& Options();
 

@@ -17,6 +17,8 @@
 #include "annals/projections/registry_views.h"
 #include "annals/projections/runner.h"
 #include "annals/projections/views_db.h"
+#include "annals/reactors/reactor.h"
+#include "annals/reactors/replication.h"
 #include "config.h"
 
 namespace annals::annalsd {
@@ -33,8 +35,24 @@ struct Services {
   std::unique_ptr<es::Ledger> ledger;
   std::unique_ptr<pj::ViewsDb> views_db;
   std::unique_ptr<pj::Runner> runner;
+  std::unique_ptr<reactors::ReactorRunner> reactors;
+  std::unique_ptr<reactors::Replication> replication;  // null: replication off
   std::unique_ptr<gateway::Server> server;
 };
+
+reactors::ReplicationOptions ReplicationOptionsOf(const Config& config, Services* s) {
+  reactors::ReplicationOptions options;
+  options.nats_url = config.nats_url;
+  options.peers = config.peers;
+  options.creds_file = config.nats_creds;
+  options.tls_ca = config.nats_tls_ca;
+  options.tls_cert = config.nats_tls_cert;
+  options.tls_key = config.nats_tls_key;
+  options.stream_replicas = config.stream_replicas;
+  options.ledger = s->ledger.get();
+  options.views = s->runner.get();
+  return options;
+}
 
 Status StartServices(const Config& config, Services* s) {
   std::error_code ec;
@@ -50,19 +68,33 @@ Status StartServices(const Config& config, Services* s) {
   runner_options.db = s->views_db.get();
   ANNALS_ASSIGN_OR_RETURN(s->runner, pj::Runner::Open(runner_options, pj::RegistryViews()));
   s->runner->Start();
+  ANNALS_ASSIGN_OR_RETURN(s->reactors, reactors::ReactorRunner::Start(
+                                           s->ledger.get(), reactors::RegistryReactors(s->ledger.get())));
+  if (!config.nats_url.empty()) {
+    ANNALS_ASSIGN_OR_RETURN(s->replication,
+                            reactors::Replication::Start(ReplicationOptionsOf(config, s)));
+  }
   ANNALS_ASSIGN_OR_RETURN(s->server,
-                          gateway::Server::Start(config.gateway, {.ledger = s->ledger.get(),
-                                                                  .runner = s->runner.get()}));
+                          gateway::Server::Start(config.gateway,
+                                                 {.ledger = s->ledger.get(),
+                                                  .runner = s->runner.get(),
+                                                  .reactors = s->reactors.get(),
+                                                  .replication = s->replication.get()}));
   return Status::Ok();
 }
 
-// Stops in order: no new request; requests in flight answered; views stopped; the ledger
+// Stops in order: no new request; requests in flight answered; replication and reactors stopped
+// (what they have in flight is resumed safely at the next start); views stopped; the ledger
 // closed (everything queued acknowledged); then everything destroyed, the server first.
 void StopServices(Services* s) {
   if (s->server) s->server->Stop();
+  if (s->replication) s->replication->Stop();
+  if (s->reactors) s->reactors->Stop();
   if (s->runner) s->runner->Stop();
   if (s->ledger) s->ledger->Close();
   s->server.reset();
+  s->replication.reset();
+  s->reactors.reset();
   s->runner.reset();
   if (s->views_db) {
     Status closed = s->views_db->Close();
@@ -120,9 +152,14 @@ int ParseArgs(int argc, char** argv, ConfigSources* sources, bool* print_config)
   app.add_flag("--print-config", *print_config,
                "print the configuration the other options give, as TOML, and exit");
   for (const OptionInfo& option : Options()) {
-    app.add_option("--" + option.flag, values[option.flag],
-                   option.help + " (env " + option.env + ", key " + option.key + ")")
-        ->default_str(option.default_value);
+    CLI::Option* added =
+        app.add_option("--" + option.flag, values[option.flag],
+                       option.help + " (env " + option.env + ", key " + option.key + ")")
+            ->default_str(option.default_value);
+    if (option.list) {
+      // Repeated flags join into one comma-separated list.
+      added->multi_option_policy(CLI::MultiOptionPolicy::Join)->delimiter(',');
+    }
   }
   try {
     app.parse(argc, argv);

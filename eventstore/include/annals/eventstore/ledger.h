@@ -155,6 +155,18 @@ class Ledger {
 
   Result<LedgerStats> Stats() const;
 
+  // Checkpoints of the ledger's readers that live with it (reactors, the replication
+  // publisher): a name (1 to kCheckpointNameBytesMax bytes) and the last position handled.
+  // Written through the WAL without an fsync of their own: they become durable with the next
+  // append group's fsync, so after a machine crash a checkpoint may go back (never forward past
+  // what was handled). Every reader that keeps one must tolerate handling a position twice
+  // (reactors emit under keys derived from the cause; the publisher resumes from its stream).
+  // Not part of the chain; `verify` ignores them. SaveCheckpoint refuses writes while storage
+  // is failing (Unavailable), like appends.
+  Status SaveCheckpoint(std::string_view name, uint64_t position);
+  // 0 when `name` has no checkpoint yet.
+  Result<uint64_t> LoadCheckpoint(std::string_view name) const;
+
   bool healthy() const;
   const std::string& registry_name() const;
 

@@ -38,6 +38,9 @@ inline constexpr size_t kGroupBytesMax = 32 << 20;
 // Stream heads the writer keeps in memory (a miss reads the stream index).
 inline constexpr size_t kStreamCacheEntriesMax = 1 << 20;
 
+// Checkpoint names (Ledger::SaveCheckpoint): reactor and publisher names.
+inline constexpr size_t kCheckpointNameBytesMax = 256;
+
 // Reads: records returned by one page.
 inline constexpr size_t kReadPageEventsMax = 10000;
 

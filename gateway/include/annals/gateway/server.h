@@ -33,6 +33,11 @@ namespace annals::projections {
 class Runner;
 }
 
+namespace annals::reactors {
+class ReactorRunner;
+class Replication;
+}  // namespace annals::reactors
+
 namespace annals::gateway {
 
 struct GatewayOptions {
@@ -67,6 +72,9 @@ Status ValidateGatewayOptions(const GatewayOptions& options);
 struct GatewayDeps {
   eventstore::Ledger* ledger = nullptr;       // required
   projections::Runner* runner = nullptr;      // required: /readyz and the views
+  // Optional: their status in /api/v1/admin/reactors, /api/v1/admin/replication and /metrics.
+  const reactors::ReactorRunner* reactors = nullptr;
+  const reactors::Replication* replication = nullptr;  // null: replication is off
 };
 
 class Server {

@@ -31,6 +31,10 @@ Result<std::string> PeersJson(const ViewReader& reader);
 // {"position":N,"peer":<peer>}; NotFound when no such peer is added.
 Result<std::string> PeerJson(const ViewReader& reader, std::string_view peer_id);
 
+// The status of an added peer (ACTIVE, INACTIVE, DRIFT, SUSPENDED, REVOKED): whom replication
+// accepts events from. NotFound when no such peer is added.
+Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_id);
+
 // A live license found by the SHA-256 of its key (federation auth: a peer presents
 // `tp_fed_<64 hex>` and the gateway looks up the hash of the whole key).
 struct LicenseGrant {

@@ -1,0 +1,91 @@
+// Reactors: readers of the ledger that turn events into follow-up events, exactly once.
+//
+// A reactor reads the ledger from its checkpoint, in position order, and for each record
+// proposes the events it causes. The runner appends them through Ledger::Submit (one atomic
+// batch per cause) under idempotency keys derived from the cause,
+//
+//     reactor/<name>/<position>/<index>
+//
+// and with origin = this registry, then saves the checkpoint. A crash between the append and
+// the checkpoint replays the cause: its events come back as Duplicates (or, when the reactor's
+// code changed since, KeyReuse: the cause has its reaction already) and nothing is emitted
+// twice. Reactors use the ledger's time (the cause's recorded_at), never the wall clock.
+//
+// Failures: a React() error or a refused append is retried with backoff (limits.h). Storage
+// failing (Unavailable) is waited out; any other refusal is tried kReactorAttemptsMax times,
+// then the reactor stops and its status says why. A reactor never skips a position.
+//
+// Thread-safety: one thread per reactor; Statuses() and Stop() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "annals/base/status.h"
+#include "annals/eventstore/append.h"
+#include "annals/eventstore/ledger.h"
+#include "annals/eventstore/record.h"
+
+namespace annals::reactors {
+
+class Reactor {
+ public:
+  virtual ~Reactor() = default;
+  // Fixed for the life of the ledger: it names the checkpoint and the emitted keys.
+  // [a-z0-9-]+.
+  virtual std::string_view name() const = 0;
+  // The events `record` causes, in order (none: the usual answer). The runner sets each one's
+  // idempotency key and origin. Called once per position, in order, on the reactor's thread;
+  // called again for the same position only after an error or a crash.
+  virtual Result<std::vector<eventstore::ProposedEvent>> React(const eventstore::Record& record) = 0;
+};
+
+// The idempotency key of the `index`-th event caused by `position` in `reactor`.
+std::string ReactionKey(std::string_view reactor, uint64_t position, size_t index);
+
+// What a reactor has done; counters since the process started.
+struct ReactorStatus {
+  std::string name;
+  std::string state;  // "running", "retrying", "stopped" (by Stop), "failed"
+  uint64_t position = 0;  // the last position handled (its checkpoint)
+  uint64_t handled = 0;   // records read
+  uint64_t emitted = 0;   // events appended (Appended)
+  uint64_t duplicates = 0;  // emitted events found already recorded (a replay)
+  uint64_t retries = 0;
+  std::string last_error;
+};
+
+class ReactorRunner {
+ public:
+  // Starts one thread per reactor, each from its checkpoint (Ledger::LoadCheckpoint under
+  // "reactor/<name>"). `ledger` must outlive the runner. InvalidArgument for a bad or repeated
+  // name.
+  static Result<std::unique_ptr<ReactorRunner>> Start(eventstore::Ledger* ledger,
+                                                      std::vector<std::unique_ptr<Reactor>> reactors);
+  // Stops the threads (a reaction in flight is finished or abandoned before its checkpoint;
+  // either way it is replayed safely). Idempotent; the destructor calls it.
+  ~ReactorRunner();
+  void Stop();
+
+  std::vector<ReactorStatus> Statuses() const;
+
+  ReactorRunner(const ReactorRunner&) = delete;
+  ReactorRunner& operator=(const ReactorRunner&) = delete;
+
+ private:
+  class Worker;
+  ReactorRunner() = default;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+// The reactors annals runs (DESIGN.md, Reactors), each reading only this registry's own events:
+// - "peer-status": registry.license.suspended.v1 / revoked.v1 / reinstated.v1 set the licensed
+//   peer's status to SUSPENDED / REVOKED / ACTIVE, and registry.compliance.drift_detected.v1
+//   sets it to DRIFT (registry.peer.status_changed.v1 in stream peer-<peer_id>).
+std::vector<std::unique_ptr<Reactor>> RegistryReactors(const eventstore::Ledger* ledger);
+
+}  // namespace annals::reactors

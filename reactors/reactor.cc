@@ -1,0 +1,198 @@
+#include "annals/reactors/reactor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "annals/reactors/limits.h"
+#include "internal/stop_flag.h"
+
+namespace annals::reactors {
+namespace es = annals::eventstore;
+
+namespace {
+
+bool IsValidReactorName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+         });
+}
+
+std::string Truncated(std::string text) {
+  if (text.size() > kStatusErrorBytesMax) text.resize(kStatusErrorBytesMax);
+  return text;
+}
+
+}  // namespace
+
+std::string ReactionKey(std::string_view reactor, uint64_t position, size_t index) {
+  return "reactor/" + std::string(reactor) + "/" + std::to_string(position) + "/" +
+         std::to_string(index);
+}
+
+// One reactor's thread: the tail of the ledger, each record reacted to, the checkpoint.
+class ReactorRunner::Worker {
+ public:
+  Worker(es::Ledger* ledger, std::unique_ptr<Reactor> reactor, uint64_t checkpoint)
+      : ledger_(ledger), reactor_(std::move(reactor)) {
+    status_.name = std::string(reactor_->name());
+    status_.state = "running";
+    status_.position = checkpoint;
+  }
+
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+
+  void Stop() {
+    stop_.Stop();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mu_);
+    if (status_.state != "failed") status_.state = "stopped";
+  }
+
+  ReactorStatus status() const {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  void Run() {
+    uint64_t position = status().position;
+    const std::string checkpoint = "reactor/" + status_.name;
+    while (!stop_.stopped()) {
+      const uint64_t head = ledger_->WaitForHead(position, kTailWaitMs);
+      if (head <= position) continue;
+      auto page = ledger_->ReadAll({.from_position = position + 1, .limit = kReactorPageEventsMax});
+      if (!page.ok()) {
+        Fail(page.status().ToString(), /*final=*/false);
+        if (!stop_.Pause(kRetryBackoffMax)) return;
+        continue;
+      }
+      for (const es::Record& record : page->records) {
+        if (!Handle(record)) return;
+        position = record.position();
+        std::lock_guard lock(mu_);
+        status_.position = position;
+        ++status_.handled;
+      }
+      // A hint only: a lost checkpoint replays causes whose events are then Duplicates.
+      Status saved = ledger_->SaveCheckpoint(checkpoint, position);
+      if (!saved.ok()) spdlog::warn("reactor {}: checkpoint: {}", status_.name, saved.ToString());
+    }
+  }
+
+  void Fail(std::string error, bool final) {
+    spdlog::log(final ? spdlog::level::err : spdlog::level::warn, "reactor {}: {}", status_.name,
+                error);
+    std::lock_guard lock(mu_);
+    status_.last_error = Truncated(std::move(error));
+    status_.state = final ? "failed" : "retrying";
+    if (!final) ++status_.retries;
+  }
+
+  // Reacts to one record until its events are recorded; false when stopping or failed.
+  bool Handle(const es::Record& record) {
+    std::chrono::milliseconds backoff = kRetryBackoffMin;
+    int attempts = 0;
+    while (true) {
+      bool transient = false;
+      std::string error = Attempt(record, &transient);
+      if (error.empty()) {
+        std::lock_guard lock(mu_);
+        if (status_.state == "retrying") status_.state = "running";
+        return true;
+      }
+      if (!transient && ++attempts >= kReactorAttemptsMax) {
+        Fail(fmt::format("position {}: {} (gave up after {} attempts; the reactor stops here)",
+                         record.position(), error, attempts),
+             /*final=*/true);
+        return false;
+      }
+      Fail(fmt::format("position {}: {}", record.position(), error), /*final=*/false);
+      if (!stop_.Pause(backoff)) return false;
+      backoff = std::min(backoff * 2, kRetryBackoffMax);
+    }
+  }
+
+  // One try: React, then append its events. "" when done; else why not.
+  std::string Attempt(const es::Record& record, bool* transient) {
+    auto events = reactor_->React(record);
+    if (!events.ok()) {
+      *transient = events.status().code() == StatusCode::kUnavailable;
+      return events.status().ToString();
+    }
+    if (events->empty()) return "";
+    for (size_t i = 0; i < events->size(); ++i) {
+      (*events)[i].idempotency_key = ReactionKey(reactor_->name(), record.position(), i);
+      (*events)[i].origin.clear();  // this registry
+    }
+    const std::vector<es::AppendOutcome> outcomes = ledger_->AppendBatch(std::move(*events));
+    uint64_t appended = 0;
+    uint64_t duplicates = 0;
+    for (const es::AppendOutcome& outcome : outcomes) {
+      if (outcome.code == es::AppendCode::kAppended) ++appended;
+      if (outcome.code == es::AppendCode::kDuplicate) ++duplicates;
+      if (outcome.code == es::AppendCode::kKeyReuse) {
+        // Recorded before under this key with other content (the reactor changed since):
+        // this cause has its reaction already.
+        spdlog::warn("reactor {}: position {} was reacted to before with other events; kept",
+                     status_.name, record.position());
+        ++duplicates;
+        appended = 0;
+        break;
+      }
+    }
+    if (appended + duplicates == 0) {
+      for (const es::AppendOutcome& outcome : outcomes) {
+        if (outcome.recorded() || outcome.code == es::AppendCode::kBatchAborted) continue;
+        *transient = outcome.code == es::AppendCode::kUnavailable;
+        return fmt::format("appending its events: {} ({}: {})", es::AppendCodeName(outcome.code),
+                           outcome.error.attribute, outcome.error.reason);
+      }
+    }
+    std::lock_guard lock(mu_);
+    status_.emitted += appended;
+    status_.duplicates += duplicates;
+    return "";
+  }
+
+  es::Ledger* const ledger_;
+  const std::unique_ptr<Reactor> reactor_;
+  internal::StopFlag stop_;
+  mutable std::mutex mu_;
+  ReactorStatus status_;    // guarded by mu_ (name: constant)
+  std::thread thread_;
+};
+
+Result<std::unique_ptr<ReactorRunner>> ReactorRunner::Start(
+    es::Ledger* ledger, std::vector<std::unique_ptr<Reactor>> reactors) {
+  std::unique_ptr<ReactorRunner> runner(new ReactorRunner());
+  std::set<std::string, std::less<>> names;
+  for (auto& reactor : reactors) {
+    const std::string name(reactor->name());
+    if (!IsValidReactorName(name) || !names.insert(name).second) {
+      return Status::InvalidArgument("reactor name '" + name + "' is invalid or repeated");
+    }
+    ANNALS_ASSIGN_OR_RETURN(uint64_t checkpoint, ledger->LoadCheckpoint("reactor/" + name));
+    runner->workers_.push_back(std::make_unique<Worker>(ledger, std::move(reactor), checkpoint));
+  }
+  for (auto& worker : runner->workers_) worker->Start();
+  return runner;
+}
+
+ReactorRunner::~ReactorRunner() { Stop(); }
+
+void ReactorRunner::Stop() {
+  for (auto& worker : workers_) worker->Stop();
+}
+
+std::vector<ReactorStatus> ReactorRunner::Statuses() const {
+  std::vector<ReactorStatus> statuses;
+  for (const auto& worker : workers_) statuses.push_back(worker->status());
+  return statuses;
+}
+
+}  // namespace annals::reactors

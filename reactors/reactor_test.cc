@@ -1,0 +1,210 @@
+// Goal: the reactor runner emits each reaction exactly once, under keys derived from its cause,
+// whatever replays happen (a lost checkpoint, a restart); it retries with backoff and stops
+// (never skips) when a reaction keeps failing; the peer-status reactor turns license and drift
+// events into the peer's status, read back through the peers view.
+#include "annals/reactors/reactor.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "annals/projections/peers.h"
+#include "annals/projections/registry_views.h"
+#include "annals/testing/views_fixture.h"
+
+namespace annals::reactors {
+namespace {
+namespace es = annals::eventstore;
+namespace pj = annals::projections;
+
+constexpr char kKeySha[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+class Fixture : public testing::ViewsFixture {
+ public:
+  Fixture() : ViewsFixture({{std::string(pj::kPeersView), [] { return pj::MakePeersView(); }}}) {}
+
+  uint64_t Add(std::string_view type, const std::string& data, std::string_view origin = "") {
+    return Append({.type = type, .data = data, .origin = origin});
+  }
+  void AddPeer(std::string_view peer) {
+    Add("registry.peer.added.v1",
+        R"({"peer_id":")" + std::string(peer) +
+            R"(","name":"Frame","base_url":"https://b.example.com","spiffe_id":"spiffe://b.example.com/registry","kind":"frame","relation":"direct"})");
+  }
+  void IssueLicense(std::string_view license, std::string_view peer) {
+    Add("registry.license.issued.v1", R"({"license_id":")" + std::string(license) +
+                                          R"(","peer_id":")" + std::string(peer) +
+                                          R"(","key_sha256":")" + kKeySha +
+                                          R"(","tier":"standard"})");
+  }
+  void LicenseEvent(std::string_view type, std::string_view license) {
+    Add(type, R"({"license_id":")" + std::string(license) + R"(","reason":"audit"})");
+  }
+  std::string PeerStatusOf(std::string_view peer) {
+    auto status = pj::PeerStatus(Reader(pj::kPeersView), peer);
+    REQUIRE_MESSAGE(status.ok(), status.status().ToString());
+    return *status;
+  }
+  // Waits (bounded) until `runner`'s reactors have handled the ledger's head.
+  void Settle(ReactorRunner& runner) {
+    for (int i = 0; i < 2000; ++i) {
+      const uint64_t head = ledger->GetHead().position;
+      bool done = true;
+      for (const ReactorStatus& s : runner.Statuses()) done &= s.position >= head;
+      if (done && ledger->GetHead().position == head) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL("reactors did not reach the head");
+  }
+  size_t CountType(std::string_view type) {
+    auto page = ledger->ReadAll({.from_position = 1, .limit = 10000, .type = std::string(type)});
+    REQUIRE(page.ok());
+    return page->records.size();
+  }
+};
+
+std::unique_ptr<ReactorRunner> StartRegistryReactors(es::Ledger* ledger) {
+  auto runner = ReactorRunner::Start(ledger, RegistryReactors(ledger));
+  REQUIRE_MESSAGE(runner.ok(), runner.status().ToString());
+  return std::move(runner).value();
+}
+
+TEST_CASE("license and drift events set the peer's status, once each") {
+  Fixture f;
+  f.AddPeer("frame-b");
+  f.IssueLicense("lic-1", "frame-b");
+  auto runner = StartRegistryReactors(f.ledger.get());
+  f.LicenseEvent("registry.license.suspended.v1", "lic-1");
+  f.Settle(*runner);
+  CHECK(f.PeerStatusOf("frame-b") == "SUSPENDED");
+  f.LicenseEvent("registry.license.reinstated.v1", "lic-1");
+  f.Settle(*runner);
+  CHECK(f.PeerStatusOf("frame-b") == "ACTIVE");
+  f.LicenseEvent("registry.license.revoked.v1", "lic-1");
+  f.Settle(*runner);
+  CHECK(f.PeerStatusOf("frame-b") == "REVOKED");
+  f.Add("registry.compliance.drift_detected.v1",
+        R"({"peer_id":"frame-b","local_policy_hash":"h1","peer_policy_hash":"h2","divergent_agents":7,"threshold":5})");
+  f.Settle(*runner);
+  CHECK(f.PeerStatusOf("frame-b") == "DRIFT");
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 4);
+
+  // The emitted event: keyed by its cause, at the cause's time, in the peer's stream.
+  auto page = f.ledger->ReadAll({.from_position = 1, .limit = 100,
+                                 .type = "registry.peer.status_changed.v1"});
+  REQUIRE(page.ok());
+  const es::Record& first = page->records.front();
+  const uint64_t cause = first.position() - 1;  // the suspension, just before it
+  CHECK(first.idempotency_key() == ReactionKey("peer-status", cause, 0));
+  CHECK(first.stream() == "peer-frame-b");
+  CHECK(first.origin() == f.ledger->registry_name());
+  auto cause_record = f.ledger->ReadAt(cause);
+  REQUIRE(cause_record.ok());
+  CHECK(cause_record->event().type() == "registry.license.suspended.v1");
+  CHECK(first.event().attributes().at("time").ce_timestamp().seconds() ==
+        cause_record->recorded_at_ns() / 1'000'000'000);
+
+  // Events of another origin (a peer's own license history) cause nothing here.
+  f.Add("registry.license.suspended.v1", R"({"license_id":"lic-1","reason":"theirs"})", "frame-b");
+  f.Settle(*runner);
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 4);
+  std::vector<ReactorStatus> statuses = runner->Statuses();
+  REQUIRE(statuses.size() == 1);
+  CHECK(statuses[0].name == "peer-status");
+  CHECK(statuses[0].emitted == 4);
+  CHECK(statuses[0].state == "running");
+}
+
+TEST_CASE("a replay from a lost checkpoint emits nothing twice") {
+  Fixture f;
+  f.AddPeer("frame-b");
+  f.IssueLicense("lic-1", "frame-b");
+  f.LicenseEvent("registry.license.suspended.v1", "lic-1");
+  f.LicenseEvent("registry.license.reinstated.v1", "lic-1");
+  {
+    auto runner = StartRegistryReactors(f.ledger.get());
+    f.Settle(*runner);
+    CHECK(runner->Statuses()[0].emitted == 2);
+  }
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 2);
+  // A crash between the emit and the checkpoint: the checkpoint is behind the reactions.
+  REQUIRE(f.ledger->SaveCheckpoint("reactor/peer-status", 0).ok());
+  auto again = StartRegistryReactors(f.ledger.get());
+  f.Settle(*again);
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 2);
+  CHECK(again->Statuses()[0].emitted == 0);
+  CHECK(again->Statuses()[0].duplicates == 2);
+  CHECK(f.PeerStatusOf("frame-b") == "ACTIVE");
+}
+
+// A reactor that emits one event per record, whose first `failures` reactions fail.
+class Flaky final : public Reactor {
+ public:
+  Flaky(int failures, bool emit_invalid) : failures_(failures), emit_invalid_(emit_invalid) {}
+  std::string_view name() const override { return "flaky"; }
+  Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
+    ++calls;
+    if (failures_-- > 0) return Status::Unavailable("not yet");
+    std::vector<es::ProposedEvent> events;
+    if (record.event().type() != "t.cause.v1") return events;
+    events.push_back(testing::Propose(
+        testing::MakeEvent(emit_invalid_ ? "" : "t.effect.v1", "/flaky",
+                           "effect-" + std::to_string(record.position()))));
+    return events;
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  int failures_;
+  bool emit_invalid_;
+};
+
+TEST_CASE("failures are retried with backoff; a reaction that cannot pass stops the reactor") {
+  Fixture f;
+  f.Add("t.cause.v1", "{}");
+  {
+    auto runner = ReactorRunner::Start(f.ledger.get(), [] {
+      std::vector<std::unique_ptr<Reactor>> reactors;
+      reactors.push_back(std::make_unique<Flaky>(3, false));
+      return reactors;
+    }());
+    REQUIRE(runner.ok());
+    f.Settle(**runner);
+    const ReactorStatus status = (*runner)->Statuses()[0];
+    CHECK(status.retries == 3);
+    CHECK(status.emitted == 1);
+    CHECK(status.state == "running");
+    CHECK(f.CountType("t.effect.v1") == 1);
+  }
+  f.Add("t.cause.v1", "{}");
+  auto runner = ReactorRunner::Start(f.ledger.get(), [] {
+    std::vector<std::unique_ptr<Reactor>> reactors;
+    reactors.push_back(std::make_unique<Flaky>(0, true));
+    return reactors;
+  }());
+  REQUIRE(runner.ok());
+  ReactorStatus status;
+  for (int i = 0; i < 1000; ++i) {
+    status = (*runner)->Statuses()[0];
+    if (status.state == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(status.state == "failed");
+  CHECK(status.last_error.find("type") != std::string::npos);
+  // It stopped at the cause it could not react to: never past it.
+  CHECK(status.position == f.ledger->GetHead().position - 1);
+  CHECK(f.CountType("t.effect.v1") == 1);
+}
+
+TEST_CASE("reactor names are checked") {
+  Fixture f;
+  std::vector<std::unique_ptr<Reactor>> reactors;
+  reactors.push_back(std::make_unique<Flaky>(0, false));
+  reactors.push_back(std::make_unique<Flaky>(0, false));
+  CHECK(ReactorRunner::Start(f.ledger.get(), std::move(reactors)).status().code() ==
+        StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace annals::reactors
