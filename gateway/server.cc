@@ -3,6 +3,10 @@
 // a build; DESIGN.md, "Dependencies").
 //
 // A session's life, all on its own strand:
+//   Handshake        TLS only: the server handshake (TLS handshake timeout); a failure closes
+//                    the connection unanswered (a plain-HTTP client, a client certificate that
+//                    does not verify, a client too slow); the connection's identity (its
+//                    verified client certificate) is read once here
 //   WaitForRequest   idle keep-alive: wait for the first byte of the next request (idle timeout)
 //   ReadHeader       the request line and headers (request timeout starts here), then
 //                    "100 Continue" when the client asked for it
@@ -17,7 +21,10 @@
 //                    EndStream closes it (ended, client gone, too slow, server stopping)
 // Errors found while reading (body or headers over their limit, a malformed message) are
 // answered with a problem and the connection is closed after draining what the client still
-// sends (Linger), so that it reads the answer rather than a reset.
+// sends (Linger), so that it reads the answer rather than a reset. A TLS connection sends its
+// close_notify before such a close and after a last response (Connection: close); one cut
+// (timeouts, a client gone, the server stopping while it is idle, an event stream's end) is
+// closed without it.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +35,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -44,6 +52,7 @@
 #include "internal/problem.h"
 #include "internal/router.h"
 #include "internal/routes.h"
+#include "internal/tls.h"
 
 namespace annals::gateway {
 
@@ -83,6 +92,45 @@ Request ToRequest(http::request<http::string_body>&& in) {
   return out;
 }
 
+// A connection's byte stream: TCP, or TLS over TCP when the server serves HTTPS. Beast's HTTP
+// operations and the session's reads and writes go through it; timeouts, the TCP half-close
+// and the close act on the TCP stream underneath (tcp_layer()).
+class Transport {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+  // `tls` null: plain TCP. Else the context outlives the Transport (ServerCore owns it).
+  Transport(tcp::socket socket, net::ssl::context* tls) {
+    if (tls != nullptr) {
+      tls_.emplace(std::move(socket), *tls);
+    } else {
+      plain_.emplace(std::move(socket));
+    }
+  }
+
+  executor_type get_executor() { return tcp_layer().get_executor(); }
+  bool tls() const { return tls_.has_value(); }
+  beast::tcp_stream& tcp_layer() { return tls_ ? tls_->next_layer() : *plain_; }
+  // REQUIRES: tls().
+  TlsStream& secure() { return *tls_; }
+
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    plain_->async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <typename Buffers, typename Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) return tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    plain_->async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  std::optional<beast::tcp_stream> plain_;  // exactly one of the two
+  std::optional<TlsStream> tls_;
+};
+
 }  // namespace
 
 class Session;
@@ -93,6 +141,8 @@ class ServerCore {
   ServerCore(const GatewayOptions& options, GatewayDeps deps);
   ~ServerCore() { Stop(); }
 
+  // Loads the TLS files (GatewayOptions::tls) when TLS is on. Before Listen.
+  Status LoadTls();
   Status Listen();
   void Run();
   void Stop();
@@ -100,6 +150,8 @@ class ServerCore {
 
   const GatewayOptions& options() const { return context_.options; }
   const Router& router() const { return router_; }
+  // The TLS context every connection uses; null when TLS is off.
+  net::ssl::context* tls() { return tls_ ? &*tls_ : nullptr; }
   // Both made by Run(), before any session exists.
   Metrics& metrics() const { return *metrics_; }
   const RouteClassifier& classifier() const { return *classifier_; }
@@ -122,6 +174,8 @@ class ServerCore {
   std::unique_ptr<LiveHub> live_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RouteClassifier> classifier_;
+  // Declared before the I/O objects: the connections of ~io_context still use it.
+  std::optional<net::ssl::context> tls_;
   net::io_context ioc_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   tcp::acceptor acceptor_;
@@ -270,7 +324,7 @@ struct SessionReply {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ServerCore* server)
-      : stream_(std::move(socket)),
+      : stream_(std::move(socket), server->tls()),
         executor_(stream_.get_executor()),
         server_(server),
         options_(server->options()),
@@ -290,17 +344,21 @@ class Session : public std::enable_shared_from_this<Session> {
   const net::any_io_executor& executor() const { return executor_; }
 
   void Start() {
-    net::dispatch(executor_, [self = shared_from_this()] { self->WaitForRequest(); });
+    net::dispatch(executor_, [self = shared_from_this()] {
+      self->Handshake([self] { self->WaitForRequest(); });
+    });
   }
 
-  // Over the connection limit: one 503, then close.
+  // Over the connection limit: one 503 (over TLS once the handshake is done), then close.
   void RefuseConnection() {
     net::dispatch(executor_, [self = shared_from_this()] {
-      self->close_after_write_ = true;
-      self->linger_ = true;
-      self->Write(Problem(ProblemKind::kUnavailable,
-                          fmt::format("the server holds {} connections, the most it takes",
-                                      self->options_.connections_max)));
+      self->Handshake([self] {
+        self->close_after_write_ = true;
+        self->linger_ = true;
+        self->Write(Problem(ProblemKind::kUnavailable,
+                            fmt::format("the server holds {} connections, the most it takes",
+                                        self->options_.connections_max)));
+      });
     });
   }
 
@@ -349,10 +407,31 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // TLS: the server handshake within tls_handshake_timeout_ms, then the connection's identity,
+  // then `next`. A failed or late handshake closes the connection, unanswered. Plain: `next`.
+  void Handshake(std::function<void()> next) {
+    if (!stream_.tls()) return next();
+    stream_.tcp_layer().expires_after(Ms(options_.tls_handshake_timeout_ms));
+    stream_.secure().async_handshake(
+        net::ssl::stream_base::server,
+        [self = shared_from_this(), next = std::move(next)](beast::error_code ec) {
+          if (ec) {
+            spdlog::debug("closing a connection: the TLS handshake failed: {}",
+                          ec == beast::error::timeout
+                              ? fmt::format("not done within {} ms",
+                                            self->options_.tls_handshake_timeout_ms)
+                              : ec.message());
+            return self->Close();
+          }
+          self->connection_ = IdentityOf(self->stream_.secure().native_handle());
+          next();
+        });
+  }
+
   void WaitForRequest() {
     if (stopping_) return Close();
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
-    stream_.expires_after(Ms(options_.idle_timeout_ms));
+    stream_.tcp_layer().expires_after(Ms(options_.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->Close();
@@ -367,7 +446,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(options_.header_bytes_max);
     parser_->body_limit(options_.body_bytes_max);
     started_ = std::chrono::steady_clock::now();
-    stream_.expires_after(Ms(options_.request_timeout_ms));
+    stream_.tcp_layer().expires_after(Ms(options_.request_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               if (ec) return self->OnReadError(ec);
@@ -431,6 +510,7 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = message.keep_alive();
     version_ = message.version();
     Request request = ToRequest(std::move(message));
+    request.connection = connection_;
     method_ = request.method;
     target_ = request.target;
     route_ = server_->classifier().Classify(request.method, request.path());
@@ -454,7 +534,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response->body() = std::move(r.body);
     response->keep_alive(keep_alive_ && !close_after_write_ && !stopping_);
     response->prepare_payload();
-    stream_.expires_after(Ms(options_.request_timeout_ms));
+    stream_.tcp_layer().expires_after(Ms(options_.request_timeout_ms));
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](beast::error_code ec, size_t bytes) {
                         self->OnWrite(ec, bytes, response->result_int(), response->keep_alive());
@@ -472,33 +552,51 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     method_.clear();
     target_.clear();
-    if (ec || !keep_alive) return linger_ ? Linger() : Close();
+    if (ec) return Close();
+    if (linger_) return Linger();
+    if (!keep_alive) return SendCloseNotify([self = shared_from_this()] { self->Close(); });
     WaitForRequest();
+  }
+
+  // TLS: tells the client the server is done (close_notify, without waiting for the client's:
+  // OpenSSL is told it has been received), so that it can tell an end from a cut; then `then`,
+  // once it is written or failed (within kLingerMs). Only while nothing else is read or written
+  // on the connection. Plain: `then` at once.
+  void SendCloseNotify(std::function<void()> then) {
+    if (!stream_.tls()) return then();
+    SSL_set_shutdown(stream_.secure().native_handle(), SSL_RECEIVED_SHUTDOWN);
+    stream_.tcp_layer().expires_after(Ms(kLingerMs));
+    stream_.secure().async_shutdown(
+        [self = shared_from_this(), then = std::move(then)](beast::error_code) { then(); });
   }
 
   // Stops sending, then reads and drops what the client still sends (at most kLingerBytesMax
   // for kLingerMs), so that closing does not reset the connection before the answer is read.
+  // TLS: after close_notify, the bytes drained are the TCP stream's, never decrypted.
   void Linger() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(Ms(kLingerMs));
-    Drain();
+    SendCloseNotify([self = shared_from_this()] {
+      beast::error_code ignored;
+      self->stream_.tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->stream_.tcp_layer().expires_after(Ms(kLingerMs));
+      self->Drain();
+    });
   }
 
   void Drain() {
     buffer_.clear();
-    stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->drained_bytes_ += n;
-                              if (ec || self->drained_bytes_ > kLingerBytesMax) return self->Close();
-                              self->Drain();
-                            });
+    stream_.tcp_layer().async_read_some(
+        buffer_.prepare(kReadChunkBytes),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->drained_bytes_ += n;
+          if (ec || self->drained_bytes_ > kLingerBytesMax) return self->Close();
+          self->Drain();
+        });
   }
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    stream_.tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.tcp_layer().close();
   }
 
   // ----------------------------------------------------------------------------- streams
@@ -517,7 +615,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response->keep_alive(false);
     response->chunked(chunked_);
     auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*response);
-    stream_.expires_after(Ms(options_.request_timeout_ms));
+    stream_.tcp_layer().expires_after(Ms(options_.request_timeout_ms));
     http::async_write_header(
         stream_, *serializer,
         [self = shared_from_this(), response, serializer](beast::error_code ec, size_t) {
@@ -538,8 +636,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // A client says nothing on a stream; a read ends when it leaves (what it sends is dropped).
+  // Through TLS when the connection is: a raw read would take the TLS records from under it.
   void WatchClient() {
-    stream_.socket().async_read_some(
+    stream_.async_read_some(
         net::buffer(watch_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
           if (self->stream_ended_) return;
           if (ec) return self->EndStream(StreamEnd::kClientGone);
@@ -576,7 +675,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const Frame& frame : pending->batch.frames) pending->buffers.push_back(net::buffer(*frame));
     if (chunked_) pending->buffers.push_back(net::buffer(kCrlf.data(), kCrlf.size()));
     stream_writing_ = true;
-    stream_.expires_after(Ms(options_.request_timeout_ms));
+    stream_.tcp_layer().expires_after(Ms(options_.request_timeout_ms));
     net::async_write(stream_, pending->buffers,
                      [self = shared_from_this(), pending](beast::error_code ec, size_t) {
                        self->stream_writing_ = false;
@@ -592,7 +691,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void FinishStream() {
     if (!chunked_) return EndStream(StreamEnd::kEnded);
     stream_writing_ = true;
-    stream_.expires_after(Ms(options_.request_timeout_ms));
+    stream_.tcp_layer().expires_after(Ms(options_.request_timeout_ms));
     net::async_write(stream_, net::buffer(kLastChunk.data(), kLastChunk.size()),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->stream_writing_ = false;
@@ -609,13 +708,14 @@ class Session : public std::enable_shared_from_this<Session> {
     PumpStream();
   }
 
-  beast::tcp_stream stream_;
+  Transport stream_;
   const net::any_io_executor executor_;
   ServerCore* server_;
   const GatewayOptions& options_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
+  ConnectionIdentity connection_;  // set by Handshake; plain: the default (no TLS)
   bool registered_ = false;
   bool busy_ = false;               // a request is being handled or answered
   bool stopping_ = false;           // the server is stopping: no further request
@@ -699,6 +799,20 @@ ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
   AddAdminRoutes(&router_, &context_);
   AddViewRoutes(&router_, &context_);
   AddAccessControl(&router_, &context_);
+}
+
+Status ServerCore::LoadTls() {
+  const TlsOptions& tls = options().tls;
+  if (!tls.enabled()) return Status::Ok();
+  ANNALS_ASSIGN_OR_RETURN(SslCtxPtr ctx, MakeServerTlsContext(tls));
+  tls_.emplace(ctx.release());  // the asio context owns it from here
+  if (tls.client_ca.empty()) {
+    spdlog::info("TLS: certificate {}; no client certificates asked for", tls.cert);
+  } else {
+    spdlog::info("TLS: certificate {}; client certificates asked for, verified against {}",
+                 tls.cert, tls.client_ca);
+  }
+  return Status::Ok();
 }
 
 Status ServerCore::Listen() {
@@ -844,13 +958,34 @@ Status ValidateGatewayOptions(const GatewayOptions& o) {
     return out_of_range("sse_queue_bytes_max", o.sse_queue_bytes_max, 4096, "any");
   }
   if (o.sse_heartbeat_ms < 1) return out_of_range("sse_heartbeat_ms", o.sse_heartbeat_ms, 1, "any");
+  if (o.tls_handshake_timeout_ms < 1) {
+    return out_of_range("tls_handshake_timeout_ms", o.tls_handshake_timeout_ms, 1, "any");
+  }
+  const TlsOptions& tls = o.tls;
+  if (tls.cert.empty() != tls.key.empty()) {
+    return Status::InvalidArgument(
+        tls.cert.empty() ? "tls.key is set but tls.cert is not: HTTPS needs both"
+                         : "tls.cert is set but tls.key is not: HTTPS needs both");
+  }
+  if (!tls.client_ca.empty() && !tls.enabled()) {
+    return Status::InvalidArgument(
+        "tls.client_ca is set but tls.cert and tls.key are not: client certificates are asked "
+        "for only over HTTPS");
+  }
   return Status::Ok();
+}
+
+Status CheckTlsFiles(const GatewayOptions& options) {
+  ANNALS_RETURN_IF_ERROR(ValidateGatewayOptions(options));
+  if (!options.tls.enabled()) return Status::Ok();
+  return MakeServerTlsContext(options.tls).status();
 }
 
 Result<std::unique_ptr<Server>> Server::Start(const GatewayOptions& options, GatewayDeps deps) {
   ANNALS_ASSERT(deps.ledger != nullptr && deps.runner != nullptr);
   ANNALS_RETURN_IF_ERROR(ValidateGatewayOptions(options));
   auto impl = std::make_unique<Impl>(options, deps);
+  ANNALS_RETURN_IF_ERROR(impl->LoadTls());
   ANNALS_RETURN_IF_ERROR(impl->Listen());
   impl->Run();
   return std::unique_ptr<Server>(new Server(std::move(impl)));

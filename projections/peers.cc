@@ -483,6 +483,29 @@ Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_i
   return peer->status;
 }
 
+Result<std::vector<PeerIdentity>> PeersBySpiffeId(const ViewReader& reader,
+                                                  std::string_view spiffe_id) {
+  std::vector<PeerIdentity> peers;
+  if (spiffe_id.empty()) return peers;
+  simdjson::dom::parser parser;
+  Status corrupt;
+  ANNALS_RETURN_IF_ERROR(reader.Scan(kPeerPrefix, "", [&](std::string_view key,
+                                                          std::string_view row) {
+    simdjson::dom::object peer;
+    if (parser.parse(row.data(), row.size()).get_object().get(peer) != simdjson::SUCCESS) {
+      corrupt = Status::Corruption("peers view: row " + std::string(key) + " is not JSON");
+      return false;
+    }
+    if (StringField(peer, "spiffe_id") == spiffe_id) {
+      peers.push_back({std::string(StringField(peer, "peer_id")),
+                       std::string(StringField(peer, "status"))});
+    }
+    return true;
+  }));
+  ANNALS_RETURN_IF_ERROR(corrupt);
+  return peers;
+}
+
 Result<std::string> PeerJson(const ViewReader& reader, std::string_view peer_id) {
   std::optional<std::string> row;
   if (!peer_id.empty()) {

@@ -3,10 +3,14 @@
 // license walks active/suspended/revoked and back through the license_id -> peer row; drift and
 // quarantine show as flags; a removed peer is gone and comes back fresh; events about unknown
 // peers and replicated copies from another origin change nothing; a rebuild gives the same rows.
+// Federation auth's lookups find a live license by its key's hash and peers by their SPIFFE ID.
 #include "annals/projections/peers.h"
 
 #include <doctest/doctest.h>
 #include <simdjson.h>
+
+#include <string>
+#include <vector>
 
 #include "annals/base/time_format.h"
 #include "annals/projections/registry_views.h"
@@ -223,6 +227,35 @@ TEST_CASE("a live license is found by its key's SHA-256 (federation auth)") {
   // The peer removed: its license's key is gone too.
   f.Append("registry.peer.removed.v1", R"({"peer_id":"op-c"})", "2026-05-01T10:05:00Z");
   CHECK(LicenseByKeySha256(f.Reader(), kOtherKeySha).status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("peers are found by their SPIFFE ID, exactly, with their status (federation auth)") {
+  Fixture f;
+  const std::string b = "spiffe://frame-b.example.com/registry";
+  const auto found = [&](std::string_view spiffe_id) {
+    auto peers = PeersBySpiffeId(f.Reader(), spiffe_id);
+    REQUIRE_MESSAGE(peers.ok(), peers.status().ToString());
+    std::vector<std::string> out;
+    for (const PeerIdentity& p : *peers) out.push_back(p.peer_id + " " + p.status);
+    return out;
+  };
+  CHECK(found(b).empty());
+  f.AddPeer("frame-b", "2026-05-01T10:00:00Z");
+  f.AddPeer("frame-c", "2026-05-01T10:00:00Z");
+  CHECK(found(b) == std::vector<std::string>{"frame-b ACTIVE"});
+  CHECK(found("").empty());
+  CHECK(found(b + "/").empty());
+  CHECK(found("SPIFFE://frame-b.example.com/registry").empty());
+  f.Append("registry.peer.status_changed.v1", StatusData("frame-b", "SUSPENDED", "audit"),
+           "2026-05-01T10:01:00Z");
+  CHECK(found(b) == std::vector<std::string>{"frame-b SUSPENDED"});
+  // Two peers may name the same SPIFFE ID: both are found, in peer_id order.
+  f.Append("registry.peer.updated.v1", PeerIdData("frame-c", R"(,"spiffe_id":")" + b + "\""),
+           "2026-05-01T10:02:00Z");
+  CHECK(found(b) == std::vector<std::string>{"frame-b SUSPENDED", "frame-c ACTIVE"});
+  f.Append("registry.peer.removed.v1", PeerIdData("frame-b"), "2026-05-01T10:03:00Z");
+  CHECK(found(b) == std::vector<std::string>{"frame-c ACTIVE"});
+  CHECK(found("spiffe://frame-c.example.com/registry").empty());
 }
 
 TEST_CASE("sync failures count up, a success resets them and records the sync") {

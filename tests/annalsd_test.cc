@@ -1,23 +1,20 @@
 // Goal: annalsd runs as docs/annalsd.md says. With no options it uses the embedded defaults
 // (./annals-data under its working directory, 127.0.0.1:8080); a TOML file, ANNALS_* variables
 // and flags set every option with the precedence flags > environment > file > defaults; bad
-// configuration (an unknown key, a bad value, TLS files, which this version does not serve)
-// stops it with exit code 2 and a message naming the option; every option it knows is
-// documented. And SIGTERM with appends in flight: it exits 0, and after a restart every append
-// it acknowledged is in the ledger at the position it was acknowledged with.
+// configuration (an unknown key, a bad value, a TLS certificate without its key; the TLS
+// files themselves: tests/gateway_tls_test.cc) stops it with exit code 2 and a message naming
+// the option; every option it knows is documented. And SIGTERM with appends in flight: it
+// exits 0, and after a restart every append it acknowledged is in the ledger at the position
+// it was acknowledged with.
 #include <doctest/doctest.h>
 #include <signal.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "annals/testing/annalsd_process.h"
@@ -124,7 +121,7 @@ TEST_CASE("bad configuration stops annalsd with exit code 2, naming the option")
   refused(RunAnnalsd({}, {"--listen", "localhost", "--print-config"}));
   refused(RunAnnalsd({}, {"--log-level", "loud", "--print-config"}));
   refused(RunAnnalsd({}, {"--page-size-max", "10001", "--print-config"}));
-  // TLS is configuration this version does not serve: refused, never ignored.
+  // A certificate without its key: refused before the data directory is created.
   refused(RunAnnalsd({}, {"--tls-cert", dir.Sub("cert.pem"), "--data", dir.Sub("d")}));
   CHECK_FALSE(std::filesystem::exists(dir.Sub("d")));
   refused(RunAnnalsd({}, {"--no-such-flag"}));
@@ -155,56 +152,9 @@ TEST_CASE("every option is documented in docs/annalsd.md") {
   }
 }
 
-// Appends from several clients until annalsd stops answering; returns (id -> position) of
-// every 201.
-struct Writers {
-  std::mutex mu;
-  std::map<std::string, uint64_t> acknowledged;
-  std::atomic<int> answered{0};
-  std::vector<std::thread> threads;
-
-  Writers(int port, int count) {
-    for (int w = 0; w < count; ++w) {
-      threads.emplace_back([this, port, w] {
-        HttpClient client(port);
-        for (int n = 0;; ++n) {
-          const std::string id = "w" + std::to_string(w) + "-" + std::to_string(n);
-          const HttpResponse r = client.Post("/api/v1/events", EventJson(id), kStructured);
-          if (r.status == 0) return;  // the server has gone
-          answered.fetch_add(1);
-          if (r.status != 201) continue;
-          std::lock_guard lock(mu);
-          acknowledged[id] = JsonDoc(r.body).u64("/position");
-        }
-      });
-    }
-  }
-  void Join() {
-    for (auto& t : threads) t.join();
-  }
-};
-
 TEST_CASE("SIGTERM with appends in flight: exit 0, and every acknowledged event is kept") {
   TempDir dir;
-  Annalsd annalsd({.data_dir = dir.Sub("data")});
-  REQUIRE(annalsd.listening());
-  Writers writers(annalsd.port(), 8);
-  while (writers.answered.load() < 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  CHECK(annalsd.Stop(SIGTERM) == 0);
-  writers.Join();
-  REQUIRE(writers.acknowledged.size() >= 300);
-
-  Annalsd restarted({.data_dir = dir.Sub("data")});
-  REQUIRE(restarted.listening());
-  HttpClient client(restarted.port());
-  for (const auto& [id, position] : writers.acknowledged) {
-    CAPTURE(id);
-    const HttpResponse r = client.Get("/api/v1/events/" + std::to_string(position));
-    REQUIRE(r.status == 200);
-    CHECK(JsonDoc(r.body).str("/id") == id);
-  }
-  CHECK(HeadPosition(client) >= writers.acknowledged.size());
-  CHECK(restarted.Stop(SIGTERM) == 0);
+  CheckStopKeepsAcknowledgedAppends({.data_dir = dir.Sub("data")});
 }
 
 }  // namespace

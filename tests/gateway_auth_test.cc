@@ -94,19 +94,6 @@ void CheckRefused(const HttpResponse& r, int status, std::string_view reason) {
   CHECK((status == 401) == !r.header("www-authenticate").empty());
 }
 
-// A structured CloudEvent of a catalog type, posted; REQUIREs 201.
-void PostEvent(HttpClient& client, std::string_view id, std::string_view type,
-               std::string_view subject, std::string_view data) {
-  const std::string event = "{\"specversion\":\"1.0\",\"id\":\"" + std::string(id) +
-                            "\",\"source\":\"/ops\",\"type\":\"" + std::string(type) +
-                            "\",\"subject\":\"" + std::string(subject) +
-                            "\",\"datacontenttype\":\"application/json\",\"data\":" +
-                            std::string(data) + "}";
-  const HttpResponse r = client.Post("/api/v1/events", event, kStructured);
-  INFO(r.body);
-  REQUIRE(r.status == 201);
-}
-
 TEST_CASE("an admin token from annalsctl token new opens the admin routes (hash in the env)") {
   const Token token = NewToken();
   const Token other = NewToken();

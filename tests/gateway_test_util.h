@@ -1,14 +1,24 @@
 // What the gateway's suites share: JSON bodies read by JSON pointer, the ledger's head over
-// HTTP, and CloudEvents built as JSON text or binary-mode headers.
+// HTTP, CloudEvents built as JSON text or binary-mode headers, and the check of a graceful stop
+// with appends in flight.
 #pragma once
 
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
+#include "annals/testing/annalsd_process.h"
 #include "annals/testing/http_client.h"
 
 namespace annals::testing {
@@ -94,10 +104,78 @@ inline HttpHeaders BinaryHeaders(std::string_view id) {
 inline constexpr std::string_view kStructured = "application/cloudevents+json";
 inline constexpr std::string_view kBatch = "application/cloudevents-batch+json";
 
+// A structured CloudEvent of a catalog type (source /ops, JSON `data`), posted; REQUIREs 201.
+inline void PostEvent(HttpClient& client, std::string_view id, std::string_view type,
+                      std::string_view subject, std::string_view data) {
+  const std::string event = "{\"specversion\":\"1.0\",\"id\":\"" + std::string(id) +
+                            "\",\"source\":\"/ops\",\"type\":\"" + std::string(type) +
+                            "\",\"subject\":\"" + std::string(subject) +
+                            "\",\"datacontenttype\":\"application/json\",\"data\":" +
+                            std::string(data) + "}";
+  const HttpResponse r = client.Post("/api/v1/events", event, kStructured);
+  INFO(r.body, r.error);
+  REQUIRE(r.status == 201);
+}
+
 // The problem type URN of a problem body.
 inline std::string ProblemTypeOf(const HttpResponse& r) {
   CHECK(r.header("content-type") == "application/problem+json");
   return JsonDoc(r.body).str("/type");
+}
+
+// Appends from `count` clients (over TLS with `tls`) until annalsd stops answering; keeps
+// (id -> position) of every 201.
+struct Writers {
+  std::mutex mu;
+  std::map<std::string, uint64_t> acknowledged;  // guarded by mu
+  std::atomic<int> answered{0};
+  std::vector<std::thread> threads;
+
+  Writers(int port, int count, const std::optional<TlsClientOptions>& tls = std::nullopt) {
+    for (int w = 0; w < count; ++w) {
+      threads.emplace_back([this, port, w, tls] {
+        HttpClient client(port, tls);
+        for (int n = 0;; ++n) {
+          const std::string id = "w" + std::to_string(w) + "-" + std::to_string(n);
+          const HttpResponse r = client.Post("/api/v1/events", EventJson(id), kStructured);
+          if (r.status == 0) return;  // the server has gone
+          answered.fetch_add(1);
+          if (r.status != 201) continue;
+          std::lock_guard lock(mu);
+          acknowledged[id] = JsonDoc(r.body).u64("/position");
+        }
+      });
+    }
+  }
+  void Join() {
+    for (auto& t : threads) t.join();
+  }
+};
+
+// SIGTERM while 8 clients append (over TLS with `tls`): annalsd, started with `options`, exits
+// 0, and after a restart with the same options every event it acknowledged is at the position
+// it was acknowledged with.
+inline void CheckStopKeepsAcknowledgedAppends(const AnnalsdOptions& options,
+                                              const std::optional<TlsClientOptions>& tls = {}) {
+  Annalsd annalsd(options);
+  REQUIRE(annalsd.listening());
+  Writers writers(annalsd.port(), 8, tls);
+  while (writers.answered.load() < 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(annalsd.Stop(SIGTERM) == 0);
+  writers.Join();
+  REQUIRE(writers.acknowledged.size() >= 300);
+
+  Annalsd restarted(options);
+  REQUIRE(restarted.listening());
+  HttpClient client(restarted.port(), tls);
+  for (const auto& [id, position] : writers.acknowledged) {
+    CAPTURE(id);
+    const HttpResponse r = client.Get("/api/v1/events/" + std::to_string(position));
+    REQUIRE(r.status == 200);
+    CHECK(JsonDoc(r.body).str("/id") == id);
+  }
+  CHECK(HeadPosition(client) >= writers.acknowledged.size());
+  CHECK(restarted.Stop(SIGTERM) == 0);
 }
 
 }  // namespace annals::testing

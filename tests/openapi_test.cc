@@ -2,9 +2,9 @@
 // route of the gateway, and every route of the gateway (each area of gateway/internal/routes.h
 // registered on one Router, as the server does) is in the document; each operation names the
 // security scheme of its access class (internal/auth.h: bearer under /api/v1/admin, the license
-// header under /api/v1/federation, none elsewhere); every problem type the gateway answers is
-// documented. The document is read by a small reader of its `paths:` block (two spaces per
-// level), which also checks that block's shape; a full validation is
+// header or a peer's client certificate under /api/v1/federation, none elsewhere); every problem
+// type the gateway answers is documented. The document is read by a small reader of its `paths:`
+// block (two spaces per level), which also checks that block's shape; a full validation is
 // `python3 -m openapi_spec_validator docs/openapi.yaml`.
 #include <doctest/doctest.h>
 
@@ -228,6 +228,7 @@ TEST_CASE("each operation names the credentials its access class asks for") {
     const Access access = ClassifyPath(op.path);
     CHECK(has("- adminToken: []") == (access == Access::kAdmin));
     CHECK(has("- federationLicense: []") == (access == Access::kFederation));
+    CHECK(has("- peerCertificate: []") == (access == Access::kFederation));
     CHECK(has("security:") == (access != Access::kPublic));
   }
 }

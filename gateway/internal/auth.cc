@@ -142,41 +142,62 @@ std::optional<Response> CheckAdmin(const AdminTokens& tokens, const Request& req
   return std::nullopt;
 }
 
-// The license key of the request, or a 401 saying what is wrong with the header.
-std::optional<Response> ReadLicenseKey(const Request& request, std::string_view* key) {
-  if (auto refusal = SingleHeader(
-          request, "x-federation-license", kLicenseHeader, kLicenseChallenge,
-          fmt::format("federation routes need the header {}: tp_fed_<64 hex> (mutual TLS is not "
-                      "served by this version)",
-                      kLicenseHeader),
-          key)) {
+// What a federation request presents, read on the I/O thread and checked on the blocking pool.
+struct FederationCredential {
+  std::string key_sha256;  // a license key's SHA-256, hex; "" when a certificate is presented
+  std::string spiffe_id;   // a verified client certificate's SPIFFE ID; "" with a license key
+};
+
+// The credential of a federation request, or a 401 saying what is missing or malformed: the
+// license header when present, else a verified client certificate.
+std::optional<Response> ReadFederationCredential(const GatewayOptions& options,
+                                                 const Request& request,
+                                                 FederationCredential* credential) {
+  if (request.header_count("x-federation-license") == 0 && request.connection.client_certificate) {
+    auto spiffe_id = CertificateSpiffeId(request.connection);
+    if (!spiffe_id.ok()) {
+      return Refusal(ProblemKind::kUnauthorized, "malformed-credentials",
+                     fmt::format("the client certificate ({}) {}; a peer's certificate names its "
+                                 "SPIFFE ID in its one URI subject alternative name",
+                                 request.connection.subject, spiffe_id.status().message()),
+                     kLicenseChallenge);
+    }
+    credential->spiffe_id = std::move(spiffe_id).value();
+    return std::nullopt;
+  }
+  const std::string missing =
+      options.tls.client_ca.empty()
+          ? fmt::format("federation routes need the header {}: tp_fed_<64 hex>", kLicenseHeader)
+          : fmt::format("federation routes need the header {}: tp_fed_<64 hex>, or a TLS client "
+                        "certificate signed by a peer CA of tls.client_ca",
+                        kLicenseHeader);
+  std::string_view key;
+  if (auto refusal = SingleHeader(request, "x-federation-license", kLicenseHeader,
+                                  kLicenseChallenge, missing, &key)) {
     return refusal;
   }
-  if (const std::string error = CredentialFormatError(*key, kLicenseKeyPrefix); !error.empty()) {
+  if (const std::string error = CredentialFormatError(key, kLicenseKeyPrefix); !error.empty()) {
     return Refusal(ProblemKind::kUnauthorized, "malformed-credentials",
                    fmt::format("{} {}; a license key is {} followed by {} lower-case hex digits",
                                kLicenseHeader, error, kLicenseKeyPrefix, kCredentialHexDigits),
                    kLicenseChallenge);
   }
+  credential->key_sha256 = ToHex(Sha256(key));
   return std::nullopt;
 }
 
-// Looks up the key's license in the peers view once it has reached `head`; a refusal, or
-// nullopt when the license lets the request through. Blocks (view wait, reads).
-std::optional<Response> CheckLicense(projections::Runner* runner, const std::string& key_sha256,
-                                     uint64_t head) {
-  namespace pj = projections;
-  const uint64_t reached = runner->WaitFor(pj::kPeersView, head,
-                                           std::chrono::milliseconds(kFederationAuthWaitMsMax));
-  auto reader = runner->Reader(pj::kPeersView);
-  if (!reader.ok()) return StatusProblem(reader.status());
-  if (reached < head || reader->position() < head) {
-    return Problem(ProblemKind::kUnavailable,
-                   fmt::format("federation credentials cannot be checked: the peers view is at "
-                               "position {}, behind the ledger's head {}",
-                               reader->position(), head));
-  }
-  auto grant = pj::LicenseByKeySha256(*reader, key_sha256);
+// 403 when the peer's status shuts it out (SUSPENDED, REVOKED); INACTIVE and DRIFT peers pass.
+std::optional<Response> PeerStatusRefusal(std::string_view peer_id, std::string_view status) {
+  if (status != "SUSPENDED" && status != "REVOKED") return std::nullopt;
+  std::string reason = "peer-" + std::string(status);
+  for (char& c : reason) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return Refusal(ProblemKind::kForbidden, reason, fmt::format("peer {} is {}", peer_id, status));
+}
+
+// The license of `key_sha256`: a refusal, or nullopt when it lets the request through.
+std::optional<Response> CheckLicense(const projections::ViewReader& peers,
+                                     const std::string& key_sha256) {
+  auto grant = projections::LicenseByKeySha256(peers, key_sha256);
   if (!grant.ok()) {
     if (grant.status().code() != StatusCode::kNotFound) return StatusProblem(grant.status());
     return Refusal(ProblemKind::kForbidden, "unknown-license",
@@ -188,13 +209,47 @@ std::optional<Response> CheckLicense(projections::Runner* runner, const std::str
                    fmt::format("license {} of peer {} is {}", grant->license_id, grant->peer_id,
                                grant->status));
   }
-  if (grant->peer_status == "SUSPENDED" || grant->peer_status == "REVOKED") {
-    std::string reason = "peer-" + grant->peer_status;
-    for (char& c : reason) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return Refusal(ProblemKind::kForbidden, reason,
-                   fmt::format("peer {} is {}", grant->peer_id, grant->peer_status));
+  return PeerStatusRefusal(grant->peer_id, grant->peer_status);
+}
+
+// The peers a certificate's SPIFFE ID names: a refusal unless at least one does and none of
+// them is shut out (a SPIFFE ID shared by a suspended peer and another opens nothing).
+std::optional<Response> CheckPeerCertificate(const projections::ViewReader& peers,
+                                             const std::string& spiffe_id) {
+  auto named = projections::PeersBySpiffeId(peers, spiffe_id);
+  if (!named.ok()) return StatusProblem(named.status());
+  if (named->empty()) {
+    return Refusal(ProblemKind::kForbidden, "unknown-peer",
+                   fmt::format("no peer has the SPIFFE ID {} of the client certificate "
+                               "(registry.peer.added.v1 sets a peer's spiffe_id)",
+                               spiffe_id));
+  }
+  for (const projections::PeerIdentity& peer : *named) {
+    if (auto refusal = PeerStatusRefusal(peer.peer_id, peer.status)) return refusal;
   }
   return std::nullopt;
+}
+
+// Checks `credential` on the peers view once it has folded `head` (at most
+// kFederationAuthWaitMsMax): a refusal, or nullopt when it lets the request through. Blocks
+// (view wait, reads).
+std::optional<Response> CheckFederationCredential(projections::Runner* runner,
+                                                  const FederationCredential& credential,
+                                                  uint64_t head) {
+  namespace pj = projections;
+  const uint64_t reached = runner->WaitFor(pj::kPeersView, head,
+                                           std::chrono::milliseconds(kFederationAuthWaitMsMax));
+  auto reader = runner->Reader(pj::kPeersView);
+  if (!reader.ok()) return StatusProblem(reader.status());
+  if (reached < head || reader->position() < head) {
+    return Problem(ProblemKind::kUnavailable,
+                   fmt::format("federation credentials cannot be checked: the peers view is at "
+                               "position {}, behind the ledger's head {}",
+                               reader->position(), head));
+  }
+  ANNALS_ASSERT(credential.key_sha256.empty() != credential.spiffe_id.empty());
+  if (!credential.key_sha256.empty()) return CheckLicense(*reader, credential.key_sha256);
+  return CheckPeerCertificate(*reader, credential.spiffe_id);
 }
 
 // Routes `request` from a blocking-pool thread, answering 500 when the handler throws (as the
@@ -210,17 +265,18 @@ void RouteCaught(const Handler& route, Request& request, const Reply& reply) {
   }
 }
 
-// Checks the license key on the blocking pool (the view wait and reads must not hold an I/O
-// thread), then routes the request from there.
+// Reads the credential on the I/O thread, checks it on the blocking pool (the view wait and
+// reads must not hold an I/O thread), then routes the request from there.
 void CheckFederation(RouteContext* context, Request& request, const Reply& reply,
                      const Handler& route) {
-  std::string_view key;
-  if (auto refusal = ReadLicenseKey(request, &key)) return reply(std::move(*refusal));
-  std::string key_sha256 = ToHex(Sha256(key));
+  FederationCredential credential;
+  if (auto refusal = ReadFederationCredential(context->options, request, &credential)) {
+    return reply(std::move(*refusal));
+  }
   const uint64_t head = context->ledger->GetHead().position;
   auto held = std::make_shared<Request>(std::move(request));
-  context->run_blocking([context, held, reply, route, key_sha256 = std::move(key_sha256), head] {
-    if (auto refusal = CheckLicense(context->runner, key_sha256, head)) {
+  context->run_blocking([context, held, reply, route, credential = std::move(credential), head] {
+    if (auto refusal = CheckFederationCredential(context->runner, credential, head)) {
       return reply(std::move(*refusal));
     }
     RouteCaught(route, *held, reply);
@@ -249,6 +305,26 @@ std::string CredentialFormatError(std::string_view credential, std::string_view 
     return fmt::format("has a character after {} that is not a lower-case hex digit", prefix);
   }
   return "";
+}
+
+Result<std::string> CertificateSpiffeId(const ConnectionIdentity& connection) {
+  if (!connection.client_certificate) {
+    return Status::InvalidArgument("is missing: the connection presented none");
+  }
+  if (connection.uri_sans.empty()) {
+    return Status::InvalidArgument("has no URI subject alternative name");
+  }
+  if (connection.uri_sans.size() > 1) {
+    return Status::InvalidArgument(fmt::format("has {} URI subject alternative names, not one",
+                                               connection.uri_sans.size()));
+  }
+  const std::string& uri = connection.uri_sans.front();
+  if (!uri.starts_with(kSpiffeScheme) || uri.size() == kSpiffeScheme.size()) {
+    return Status::InvalidArgument(
+        fmt::format("has the URI subject alternative name {}, which is not a {} ID", uri,
+                    kSpiffeScheme));
+  }
+  return uri;
 }
 
 void AddAccessControl(Router* router, RouteContext* context) {

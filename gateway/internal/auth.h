@@ -7,21 +7,30 @@
 //                           one of GatewayOptions::admin_token_sha256 (compared in constant time
 //                           with every one). None configured: every admin request is 403; the
 //                           admin routes are never open.
-//   /api/v1/federation/...  federation: `X-Federation-License: tp_fed_<64 hex>`, whose SHA-256
-//                           (of the whole value) must be the key of a live license in the peers
-//                           view (projections::LicenseByKeySha256) with status `active`, held by
-//                           a peer whose status is neither SUSPENDED nor REVOKED. The view is
-//                           first brought to the ledger's head as it was when the request
-//                           arrived (at most kFederationAuthWaitMsMax, else 503), so an event
-//                           acknowledged before the request (a revocation) is always seen.
+//   /api/v1/federation/...  federation, one of two credentials:
+//                           - `X-Federation-License: tp_fed_<64 hex>`, whose SHA-256 (of the
+//                             whole value) must be the key of a live license in the peers view
+//                             (projections::LicenseByKeySha256) with status `active`, held by a
+//                             peer whose status is neither SUSPENDED nor REVOKED;
+//                           - without that header, a TLS client certificate the handshake
+//                             verified against tls.client_ca (Request::connection): its one URI
+//                             SAN must be a SPIFFE ID (spiffe://...) that is the spiffe_id of a
+//                             peer in the peers view (projections::PeersBySpiffeId), and no peer
+//                             with that SPIFFE ID may be SUSPENDED or REVOKED.
+//                           Either way the view is first brought to the ledger's head as it was
+//                           when the request arrived (at most kFederationAuthWaitMsMax, else
+//                           503), so an event acknowledged before the request (a revocation, a
+//                           suspension) is always seen. The header, when present, decides
+//                           alone: a client chooses its credential per request.
 //   anything else           public: no credentials asked.
 //
-// No credentials, or credentials that are not of the form above: 401 problem `unauthorized`
-// with WWW-Authenticate. Credentials refused (unknown, license suspended or revoked, peer
-// suspended or revoked, admin routes disabled): 403 problem `forbidden`. Both name why in
-// `detail` and in the `reason` member, never echo the credential, and reach no handler: a
-// refused request writes nothing. Mutual TLS (a client certificate signed by a configured peer
-// CA) is not checked: annalsd serves no TLS yet, and without TLS it does not apply.
+// No credentials, or credentials that are not of the form above (a certificate without one
+// SPIFFE ID among them): 401 problem `unauthorized` with WWW-Authenticate. Credentials refused
+// (unknown, license suspended or revoked, peer suspended or revoked, a SPIFFE ID no peer has,
+// admin routes disabled): 403 problem `forbidden`. Both name why in `detail` and in the `reason`
+// member, never echo a secret (a SPIFFE ID is none: it is named), and reach no handler: a
+// refused request writes nothing. A client certificate never opens admin routes; public routes
+// ignore it.
 //
 // Thread-safety: free functions; the guard runs on any number of threads.
 #pragma once
@@ -30,6 +39,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "annals/base/status.h"
+#include "internal/http.h"
 
 namespace annals::gateway {
 
@@ -53,5 +65,11 @@ inline constexpr size_t kCredentialHexDigits = 64;
 // what is wrong with it, as the end of a sentence ("does not start with tp_fed_"), without
 // repeating the credential.
 std::string CredentialFormatError(std::string_view credential, std::string_view prefix);
+
+// The SPIFFE ID a verified client certificate presents: its one URI SAN, which must start with
+// kSpiffeScheme. InvalidArgument saying what is wrong (no certificate, no URI SAN, several, another
+// scheme) as the end of a sentence ("has no URI subject alternative name").
+inline constexpr std::string_view kSpiffeScheme = "spiffe://";
+Result<std::string> CertificateSpiffeId(const ConnectionIdentity& connection);
 
 }  // namespace annals::gateway

@@ -1,12 +1,16 @@
 // Goal: the access class of a path is decided by whole-segment prefixes, after percent-decoding;
-// credentials are checked for their exact format; and the router's guard (AddAccessControl)
-// answers admin requests before any handler runs, letting only a configured token through.
-// Federation licenses need a ledger and the peers view: tests/gateway_auth_test.cc has them.
+// credentials are checked for their exact format; a client certificate's SPIFFE ID is its one
+// spiffe:// URI SAN; and the router's guard (AddAccessControl) answers admin requests before any
+// handler runs, letting only a configured token through (a client certificate never), and
+// refuses federation requests whose certificate names no SPIFFE ID. Checking a license or a
+// SPIFFE ID needs a ledger and the peers view: tests/gateway_auth_test.cc and
+// tests/gateway_tls_test.cc have them.
 #include "internal/auth.h"
 
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "annals/base/coding.h"
 #include "annals/base/sha256.h"
@@ -53,10 +57,44 @@ TEST_CASE("credential formats: the prefix, then 64 lower-case hex digits") {
         "has a character after tp_fed_ that is not a lower-case hex digit");
 }
 
-// Dispatches `path` with `authorization` ("" : none) through a router that has one admin and
-// one public route, guarded by AddAccessControl with `context`; returns the status answered.
+// A connection whose verified client certificate has these URI SANs.
+ConnectionIdentity Certificate(std::vector<std::string> uri_sans) {
+  return {.tls = true,
+          .client_certificate = true,
+          .uri_sans = std::move(uri_sans),
+          .subject = "CN=frame-eu"};
+}
+
+TEST_CASE("a client certificate's SPIFFE ID is its one spiffe:// URI SAN") {
+  const std::string id = "spiffe://frame-eu.example/registry";
+  auto found = CertificateSpiffeId(Certificate({id}));
+  REQUIRE(found.ok());
+  CHECK(*found == id);
+  const auto error = [](const ConnectionIdentity& connection) {
+    auto r = CertificateSpiffeId(connection);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    return r.status().message();
+  };
+  CHECK(error(Certificate({})) == "has no URI subject alternative name");
+  CHECK(error(Certificate({id, id + "/2"})) == "has 2 URI subject alternative names, not one");
+  CHECK(error(Certificate({"https://frame-eu.example"})).find("not a spiffe:// ID") !=
+        std::string::npos);
+  CHECK(error(Certificate({"spiffe://"})).find("not a spiffe:// ID") != std::string::npos);
+  CHECK(error(Certificate({"SPIFFE://frame-eu.example/registry"})).find("not a spiffe:// ID") !=
+        std::string::npos);
+  // URI SANs of a certificate that did not verify (or of none) count for nothing.
+  ConnectionIdentity unverified = Certificate({id});
+  unverified.client_certificate = false;
+  CHECK(error(unverified) == "is missing: the connection presented none");
+  CHECK(error(ConnectionIdentity{}) == "is missing: the connection presented none");
+}
+
+// Dispatches `path` with `authorization` ("" : none), over `connection`, through a router that
+// has one admin, one federation and one public route, guarded by AddAccessControl with
+// `context`; returns the status answered.
 int Dispatch(RouteContext* context, std::string_view path, std::string_view authorization,
-             int* handled) {
+             int* handled, const ConnectionIdentity& connection = {}) {
   Router router;
   const auto handler = [handled](Request&, Reply reply) {
     ++*handled;
@@ -64,10 +102,12 @@ int Dispatch(RouteContext* context, std::string_view path, std::string_view auth
   };
   router.Add("POST", "/api/v1/admin/federation/drift-scan", handler);
   router.Add("GET", "/healthz", handler);
+  router.Add("GET", "/api/v1/federation/peers", handler);
   AddAccessControl(&router, context);
   Request request;
-  request.method = path == "/healthz" ? "GET" : "POST";
+  request.method = path == "/api/v1/admin/federation/drift-scan" ? "POST" : "GET";
   request.target = std::string(path);
+  request.connection = connection;
   if (!authorization.empty()) {
     request.headers.push_back({"authorization", std::string(authorization)});
   }
@@ -97,6 +137,32 @@ TEST_CASE("the guard answers admin requests before any handler runs") {
   CHECK(Dispatch(&context, path, "BEARER  " + token, &handled) == 200);
   CHECK(handled == 2);
   CHECK(Dispatch(&context, "/api/v1/admin/nothing-here", "Bearer " + token, &handled) == 404);
+}
+
+TEST_CASE("a client certificate never opens admin routes; public routes ignore it") {
+  const std::string token = "ta_adm_" + std::string(64, '7');
+  const ConnectionIdentity peer = Certificate({"spiffe://frame-eu.example/registry"});
+  RouteContext context;
+  context.options.admin_token_sha256 = {ToHex(Sha256(token))};
+  int handled = 0;
+  CHECK(Dispatch(&context, "/api/v1/admin/federation/drift-scan", "", &handled, peer) == 401);
+  CHECK(handled == 0);
+  CHECK(Dispatch(&context, "/api/v1/admin/federation/drift-scan", "Bearer " + token, &handled,
+                 peer) == 200);
+  CHECK(Dispatch(&context, "/healthz", "", &handled, peer) == 200);
+  CHECK(handled == 2);
+}
+
+TEST_CASE("a federation request whose certificate names no SPIFFE ID is 401, unhandled") {
+  RouteContext context;
+  context.options.tls = {.cert = "c.pem", .key = "k.pem", .client_ca = "ca.pem"};
+  int handled = 0;
+  for (const ConnectionIdentity& connection :
+       {ConnectionIdentity{.tls = true}, Certificate({}), Certificate({"https://x.example"}),
+        Certificate({"spiffe://a.example/r", "spiffe://b.example/r"})}) {
+    CHECK(Dispatch(&context, "/api/v1/federation/peers", "", &handled, connection) == 401);
+  }
+  CHECK(handled == 0);
 }
 
 }  // namespace

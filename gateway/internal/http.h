@@ -19,11 +19,26 @@ struct Header {
   std::string value;
 };
 
+// What the connection a request came on says about its client, established before any HTTP
+// by the TLS handshake. The session (server.cc) reads it once per connection and copies it into
+// each request; access control (internal/auth.h) decides what it is worth.
+struct ConnectionIdentity {
+  bool tls = false;  // the connection is TLS
+  // The client presented a certificate and the handshake verified it against tls.client_ca (a
+  // certificate that fails verification fails the handshake: no request comes with one).
+  bool client_certificate = false;
+  // That certificate's URI subject alternative names, as written in it (a SPIFFE ID is one);
+  // its subject, one line (RFC 2253), for logs and problem details. Empty without one.
+  std::vector<std::string> uri_sans;
+  std::string subject;
+};
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // as received: "/api/v1/events?from=3"
   std::vector<Header> headers;
   std::string body;
+  ConnectionIdentity connection;  // the same for every request of a connection
   // Filled by the router: the `{param}` segments of the matched pattern, percent-decoded.
   std::map<std::string, std::string, std::less<>> params;
 

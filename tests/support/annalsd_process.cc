@@ -7,7 +7,7 @@
 namespace annals::testing {
 
 namespace {
-constexpr std::string_view kBannerPrefix = "annalsd listening on http://";
+constexpr std::string_view kBannerPrefix = "annalsd listening on ";
 }
 
 Annalsd::Annalsd(AnnalsdOptions options) {
@@ -23,6 +23,8 @@ Annalsd::Annalsd(AnnalsdOptions options) {
   std::string line;
   while (child_->ReadLine(&line)) {
     if (!line.starts_with(kBannerPrefix)) continue;
+    const std::string_view url = std::string_view(line).substr(kBannerPrefix.size());
+    if (!url.starts_with("http://") && !url.starts_with("https://")) continue;
     banner_ = line;
     port_ = std::stoi(line.substr(line.rfind(':') + 1));
     return;

@@ -175,12 +175,12 @@ const std::vector<OptionSpec>& Specs() {
                                +[](Config& c) -> size_t& { return c.gateway.blocking_threads; },
                                1, 1024));
     s.push_back(AdminTokenHashes());  // before the first table: ConfigToToml prints it bare
-    s.push_back(Text("tls.cert", "PEM certificate chain for HTTPS (not served by this version: "
-                                 "setting it refuses to start)",
+    s.push_back(Text("tls.cert", "PEM certificate chain for HTTPS (with tls.key: HTTPS only)",
                      &Config::tls_cert));
-    s.push_back(Text("tls.key", "PEM private key for HTTPS (as tls.cert)", &Config::tls_key));
-    s.push_back(Text("tls.client_ca", "PEM CA bundle for peers' client certificates (as "
-                                      "tls.cert)",
+    s.push_back(Text("tls.key", "PEM private key of tls.cert, unencrypted", &Config::tls_key));
+    s.push_back(Text("tls.client_ca",
+                     "PEM CA bundle that signs peers' client certificates (mutual TLS for the "
+                     "federation routes; needs tls.cert)",
                      &Config::tls_client_ca));
     s.push_back(Number<size_t>("limits.body_bytes_max", "request body bytes; more: 413",
                                +[](Config& c) -> size_t& { return c.gateway.body_bytes_max; },
@@ -229,6 +229,13 @@ const std::vector<OptionSpec>& Specs() {
     s.push_back(Number<uint32_t>("limits.sse_heartbeat_ms",
                                  "an event stream idle this long gets a \": ping\" comment",
                                  +[](Config& c) -> uint32_t& { return c.gateway.sse_heartbeat_ms; },
+                                 1, kMsMax));
+    s.push_back(Number<uint32_t>("limits.tls_handshake_timeout_ms",
+                                 "a TLS connection must finish its handshake within this; else "
+                                 "it is closed",
+                                 +[](Config& c) -> uint32_t& {
+                                   return c.gateway.tls_handshake_timeout_ms;
+                                 },
                                  1, kMsMax));
     s.push_back(Text("replication.nats_url",
                      "NATS server URL(s), comma-separated (nats://host:port); \"\": replication "
@@ -362,11 +369,9 @@ Status Check(Config* config) {
     return Status::InvalidArgument("log_level must be trace, debug, info, warn, error, critical "
                                    "or off, not '" + config->log_level + "'");
   }
-  if (!config->tls_cert.empty() || !config->tls_key.empty() || !config->tls_client_ca.empty()) {
-    return Status::InvalidArgument(
-        "TLS (tls.cert, tls.key, tls.client_ca) is not served by this version of annalsd; "
-        "remove them, or put a TLS-terminating proxy in front of it");
-  }
+  config->gateway.tls = {.cert = config->tls_cert,
+                         .key = config->tls_key,
+                         .client_ca = config->tls_client_ca};
   if (!config->peers.empty() && config->nats_url.empty()) {
     return Status::InvalidArgument("replication.peer is set but replication is off: set "
                                    "replication.nats_url (--nats-url) too");

@@ -18,7 +18,9 @@ struct Config {
   std::string listen = "127.0.0.1:8080";   // HOST:PORT ([v6]:PORT); port 0 picks a free one
   std::string registry_name;               // "": the ledger's stored name ("local" when new)
   std::string log_level = "info";          // trace, debug (access log), info, warn, error, off
-  // TLS files. TLS serving is not in this version: any of them set refuses to start.
+  // TLS files, PEM paths (gateway::TlsOptions; copied into `gateway.tls` by LoadConfig). cert
+  // and key together serve HTTPS only; client_ca (with them) asks clients for a certificate
+  // that opens the federation routes. All "": plain HTTP.
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
@@ -30,7 +32,8 @@ struct Config {
   std::string nats_tls_cert;
   std::string nats_tls_key;
   int stream_replicas = 1;
-  // Threads, limits, timeouts and the admin token hashes; host and port come from `listen`.
+  // Threads, limits, timeouts and the admin token hashes; host and port come from `listen`,
+  // the TLS files from tls_cert, tls_key and tls_client_ca.
   gateway::GatewayOptions gateway;
 };
 

@@ -55,6 +55,8 @@ reactors::ReplicationOptions ReplicationOptionsOf(const Config& config, Services
 }
 
 Status StartServices(const Config& config, Services* s) {
+  // Bad TLS files refuse the start before anything is opened or created.
+  ANNALS_RETURN_IF_ERROR(gateway::CheckTlsFiles(config.gateway));
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return Status::IOError("creating " + config.data_dir + ": " + ec.message());
@@ -133,7 +135,8 @@ int WaitForStopSignal() {
 std::string Url(const Config& config, uint16_t port) {
   const std::string& host = config.gateway.host;
   const bool v6 = host.find(':') != std::string::npos;
-  return fmt::format("http://{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
+  return fmt::format("{}://{}{}{}:{}", config.gateway.tls.enabled() ? "https" : "http",
+                     v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
 void SetUpLogging(const Config& config) {

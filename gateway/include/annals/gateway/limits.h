@@ -35,6 +35,10 @@ inline constexpr uint32_t kMinPositionWaitMsMaxDefault = 5000;
 inline constexpr uint32_t kStopDrainMsDefault = 30000;
 // Threads for work that must not block an I/O thread (reads of many records, waits).
 inline constexpr size_t kBlockingThreadsDefault = 4;
+// A TLS connection must finish its handshake within this long from its accept; a client that
+// is slower, never starts (a plain-HTTP client on the HTTPS port says nothing TLS can read), or
+// stops half way is disconnected without an answer. Then the request timeouts apply.
+inline constexpr uint32_t kTlsHandshakeTimeoutMsDefault = 10000;
 
 // After an error answered before the request body was read (413, 431, 400), the server stops
 // sending and reads and discards what the client still sends, at most this many bytes for at
@@ -82,6 +86,9 @@ static_assert(kStopDrainMsDefault > eventstore::kEnqueueWaitMsMax,
               "an append waiting for room in the ledger's queue when Stop() begins is answered");
 static_assert(kStopDrainMsDefault >= kRequestTimeoutMsDefault,
               "a request being read when Stop() begins may finish");
+static_assert(kTlsHandshakeTimeoutMsDefault <= kIdleTimeoutMsDefault &&
+                  kTlsHandshakeTimeoutMsDefault <= kRequestTimeoutMsDefault,
+              "a connection that has sent no request yet is held no longer than an idle one");
 static_assert(kParameterBytesMax >= eventstore::kStreamBytesMax &&
               kParameterBytesMax >= eventstore::kTypeBytesMax);
 static_assert(kLingerBytesMax >= kBodyBytesMaxDefault, "a refused largest body can be drained");

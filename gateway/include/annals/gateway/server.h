@@ -9,9 +9,14 @@
 // on a small pool, and both post the response back to the session.
 //
 // Limits (limits.h; each one an option below): body and header sizes (413, 431), open
-// connections (503, then close), idle keep-alive and slow-client timeouts (the connection is
-// closed), page sizes (400). Every error is an RFC 9457 application/problem+json body
-// (gateway/README.md lists the problem types).
+// connections (503, then close), idle keep-alive, slow-client and TLS handshake timeouts (the
+// connection is closed), page sizes (400). Every error is an RFC 9457 application/problem+json
+// body (gateway/README.md lists the problem types).
+//
+// TLS: with a certificate and key (TlsOptions) the listener serves HTTPS only (TLS 1.2 at least,
+// 1.3 preferred; OpenSSL 3 through Boost.Asio), and with a client CA bundle it asks every client
+// for a certificate: one that chains to the bundle identifies a federation peer
+// (internal/auth.h), one that does not fails the handshake, none is fine.
 //
 // Thread-safety: Start, port and Stop may be called from any thread. Ownership: the Ledger and
 // the Runner of GatewayDeps are not owned and must outlive the Server.
@@ -40,6 +45,14 @@ class Replication;
 
 namespace annals::gateway {
 
+// The TLS files, PEM, each a path. All "" (the default): plain HTTP.
+struct TlsOptions {
+  std::string cert;       // the server's certificate chain, leaf first
+  std::string key;        // its private key, unencrypted; set exactly when `cert` is
+  std::string client_ca;  // CA certificates that sign peers' client certificates ("": none asked)
+  bool enabled() const { return !cert.empty(); }
+};
+
 struct GatewayOptions {
   // Address to listen on: an IPv4 or IPv6 literal. Default: 127.0.0.1 (this machine only).
   std::string host = "127.0.0.1";
@@ -64,10 +77,22 @@ struct GatewayOptions {
   // SHA-256 of each admin token, 64 hex digits, at most kAdminTokenHashesMax (a malformed one
   // matches no token). Empty: the admin routes answer 403 (internal/auth.h). Default: empty.
   std::vector<std::string> admin_token_sha256;
+  // HTTPS and mutual TLS. Default: none (plain HTTP).
+  TlsOptions tls;
+  // With TLS, a connection's handshake must be done within this from its accept, else it is
+  // closed unanswered. Default: kTlsHandshakeTimeoutMsDefault.
+  uint32_t tls_handshake_timeout_ms = kTlsHandshakeTimeoutMsDefault;
 };
 
-// Checks the options (ranges, relations); InvalidArgument names the option.
+// Checks the options (ranges, relations, which TLS files go together); InvalidArgument names
+// the option ("tls.key", "body_bytes_max"). Reads no file.
 Status ValidateGatewayOptions(const GatewayOptions& options);
+
+// Loads the TLS files of `options` as Start does, and drops them: each readable, PEM, the key
+// unencrypted and matching the certificate, the client CA bundle holding a certificate.
+// InvalidArgument naming the option ("tls.key: ...") and the file. OK when TLS is off. Lets a
+// caller refuse bad files before it opens anything else.
+Status CheckTlsFiles(const GatewayOptions& options);
 
 struct GatewayDeps {
   eventstore::Ledger* ledger = nullptr;       // required
@@ -79,8 +104,9 @@ struct GatewayDeps {
 
 class Server {
  public:
-  // Validates the options, binds and listens, and starts the threads. InvalidArgument for bad
-  // options, IOError when the address cannot be bound (in use, not local).
+  // Validates the options, loads the TLS files, binds and listens, and starts the threads.
+  // InvalidArgument for bad options or TLS files, IOError when the address cannot be bound (in
+  // use, not local).
   static Result<std::unique_ptr<Server>> Start(const GatewayOptions& options, GatewayDeps deps);
   ~Server();  // Stop()
   Server(const Server&) = delete;

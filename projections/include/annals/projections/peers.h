@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "annals/base/status.h"
 #include "annals/projections/projection.h"
@@ -46,5 +47,17 @@ struct LicenseGrant {
 // `key_sha256`: 64 lower-case hex digits, as registry.license.issued.v1 carries it. NotFound when
 // no live license (issued to a peer that is still added, not replaced) has that key.
 Result<LicenseGrant> LicenseByKeySha256(const ViewReader& reader, std::string_view key_sha256);
+
+// A peer found by its SPIFFE ID (federation auth over mutual TLS: the SPIFFE ID of a verified
+// client certificate names the peer presenting it).
+struct PeerIdentity {
+  std::string peer_id;
+  std::string status;  // ACTIVE, INACTIVE, DRIFT, SUSPENDED, REVOKED
+};
+// Every added peer whose spiffe_id is exactly `spiffe_id` (byte for byte), in peer_id order;
+// empty when none, or when `spiffe_id` is empty. Reads every peer row: the view keeps no index
+// by SPIFFE ID (a registry has few peers). Corruption when a row is not a peer's JSON.
+Result<std::vector<PeerIdentity>> PeersBySpiffeId(const ViewReader& reader,
+                                                  std::string_view spiffe_id);
 
 }  // namespace annals::projections

@@ -1,6 +1,6 @@
 // A running annalsd for tests that speak HTTP to the real server: started as a child process
 // on a free loopback port (--listen 127.0.0.1:0; the port is read from its "annalsd listening
-// on http://HOST:PORT" line), stopped with a signal.
+// on http://HOST:PORT" line, https:// when it serves TLS), stopped with a signal.
 #pragma once
 
 #include <memory>
