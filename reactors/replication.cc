@@ -147,7 +147,9 @@ class Replication::Impl {
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(raw, kReconnectWaitMs);
     if (s == NATS_OK) s = natsOptions_SetTimeout(raw, kConnectTimeoutMs);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(raw, kPingIntervalMs);
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(raw, true, nullptr, nullptr);
+    // With a callback the first connect is asynchronous too: annalsd starts and serves while
+    // NATS is unreachable or refuses it (without one, nats.c retries inside Connect).
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(raw, true, &Impl::OnConnected, this);
     if (s == NATS_OK && !options_.creds_file.empty()) {
       s = natsOptions_SetUserCredentialsFromFiles(raw, options_.creds_file.c_str(), nullptr);
     }
@@ -169,6 +171,11 @@ class Replication::Impl {
     }
     connection_.reset(connection);
     return Status::Ok();
+  }
+
+  static void OnConnected(natsConnection*, void* closure) {
+    spdlog::info("replication: connected to NATS at {}",
+                 static_cast<Impl*>(closure)->options_.nats_url);
   }
 
   void StartWorkers() {

@@ -45,6 +45,12 @@ void NatsServer::Launch() {
   std::vector<std::string> argv = {Binary(), "-js", "-sd", options_.store_dir, "-a", "127.0.0.1",
                                    "-p", std::to_string(options_.port), "-l",
                                    options_.store_dir + "/nats.log"};
+  if (!options_.tls_cert.empty()) {
+    argv.insert(argv.end(), {"--tls", "--tlscert", options_.tls_cert, "--tlskey", options_.tls_key});
+  }
+  if (!options_.tls_client_ca.empty()) {
+    argv.insert(argv.end(), {"--tlsverify", "--tlscacert", options_.tls_client_ca});
+  }
   if (!options_.cluster_name.empty()) {
     argv.insert(argv.end(), {"-n", options_.server_name, "--cluster_name", options_.cluster_name,
                              "--cluster", "nats://127.0.0.1:" + std::to_string(options_.cluster_port),
@@ -58,7 +64,10 @@ void NatsServer::Launch() {
   throw std::runtime_error("nats-server did not listen on port " + std::to_string(options_.port));
 }
 
-std::string NatsServer::url() const { return "nats://127.0.0.1:" + std::to_string(options_.port); }
+std::string NatsServer::url() const {
+  return (options_.tls_cert.empty() ? "nats://127.0.0.1:" : "tls://127.0.0.1:") +
+         std::to_string(options_.port);
+}
 
 void NatsServer::Stop(int signal_number) {
   if (!child_) return;

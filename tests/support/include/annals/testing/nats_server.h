@@ -20,6 +20,11 @@ struct NatsServerOptions {
   std::string cluster_name;
   int cluster_port = 0;
   std::vector<int> route_ports;    // the other nodes' cluster ports
+  // TLS for clients (all empty: plain): the server's certificate and key, and the CA its
+  // clients' certificates must chain to (set: a client certificate is required).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
 
 class NatsServer {
@@ -28,7 +33,7 @@ class NatsServer {
   explicit NatsServer(NatsServerOptions options);
   ~NatsServer();
 
-  // "nats://127.0.0.1:<port>".
+  // "nats://127.0.0.1:<port>" ("tls://..." with TLS).
   std::string url() const;
   int port() const { return options_.port; }
   bool running() const { return child_ != nullptr; }
