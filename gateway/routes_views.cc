@@ -41,6 +41,7 @@
 #include "annals/projections/registry_views.h"
 #include "annals/projections/runner.h"
 #include "annals/schemas/event_types.h"
+#include "internal/answer_cache.h"
 #include "internal/problem.h"
 #include "internal/query.h"
 #include "internal/routes.h"
@@ -117,14 +118,23 @@ Response ViewBehind(std::string_view view, uint64_t reached, uint64_t min_positi
 }
 
 // Reads `min_position`, then on the blocking pool waits for `view` to reach it and answers with
-// `ask`, adding Annals-Position.
-void ServeView(RouteContext* context, const QueryParams& query, std::string_view view,
-               const Reply& reply, Ask ask) {
+// `ask`, adding Annals-Position. An answer the view gave at its current position already (and
+// that position is at least min_position) is served from context->answers on this thread.
+void ServeView(RouteContext* context, const Request& request, const QueryParams& query,
+               std::string_view view, const Reply& reply, Ask ask) {
   uint64_t min_position = 0;
   if (auto problem = ReadUint(query, kMinPosition, 0, 0, kUint64Max, &min_position)) {
     return reply(*problem);
   }
-  context->run_blocking([context, view, min_position, reply, ask = std::move(ask)] {
+  std::string key = AnswerCache::Key(view, request, query);
+  const uint64_t current = context->runner->WaitFor(view, 0, std::chrono::milliseconds(0));
+  if (min_position <= current) {
+    if (std::optional<Response> cached = context->answers->Find(key, current)) {
+      return reply(std::move(*cached));
+    }
+  }
+  context->run_blocking([context, view, min_position, reply, ask = std::move(ask),
+                         key = std::move(key)] {
     if (min_position > 0) {
       const uint32_t wait_ms =
           std::min(context->options.min_position_wait_ms_max, pj::kWaitForMsMax);
@@ -134,7 +144,11 @@ void ServeView(RouteContext* context, const QueryParams& query, std::string_view
         return reply(WithPosition({ViewBehind(view, reached, min_position, wait_ms), reached}));
       }
     }
-    reply(WithPosition(ask()));
+    Answer answer = ask();
+    const std::optional<uint64_t> position = answer.position;
+    Response response = WithPosition(std::move(answer));
+    if (position && response.status != 503) context->answers->Store(key, *position, response);
+    reply(std::move(response));
   });
 }
 
@@ -299,7 +313,7 @@ void HandleDiscover(RouteContext* context, const Request& request, const Reply& 
                                     &limit)) {
     return reply(*problem);
   }
-  ServeView(context, query, pj::kAgentsView, reply,
+  ServeView(context, request, query, pj::kAgentsView, reply,
             [context, text = QueryText(query, "query"), cursor = QueryText(query, "cursor"),
              limit] {
               return FromAgents(
@@ -314,7 +328,7 @@ void HandleDiscover(RouteContext* context, const Request& request, const Reply& 
 void HandleAgent(RouteContext* context, const Request& request, const Reply& reply) {
   QueryParams query;
   if (auto problem = ReadQuery(request, {kMinPosition}, &query)) return reply(*problem);
-  ServeView(context, query, pj::kAgentsView, reply, [context, did = request.param("did")] {
+  ServeView(context, request, query, pj::kAgentsView, reply, [context, did = request.param("did")] {
     return FromAgents(
         context, [&](const pj::AgentsView& agents) { return agents.AgentJson(did); },
         [](const Status&) -> std::string_view { return "did"; });
@@ -329,7 +343,7 @@ void HandleCardFeed(RouteContext* context, const Request& request, const Reply& 
                                     &limit)) {
     return reply(*problem);
   }
-  ServeView(context, query, pj::kCardCacheView, reply,
+  ServeView(context, request, query, pj::kCardCacheView, reply,
             [context, since = QueryText(query, "since"), limit,
              if_none_match = IfNoneMatch(request)] {
               return FromReader(context, pj::kCardCacheView, [&](const pj::ViewReader& reader) {
@@ -341,7 +355,7 @@ void HandleCardFeed(RouteContext* context, const Request& request, const Reply& 
 void HandleOwnRegistryCard(RouteContext* context, const Request& request, const Reply& reply) {
   QueryParams query;
   if (auto problem = ReadQuery(request, {kMinPosition}, &query)) return reply(*problem);
-  ServeView(context, query, pj::kCardCacheView, reply,
+  ServeView(context, request, query, pj::kCardCacheView, reply,
             [context, if_none_match = IfNoneMatch(request)] {
               return FromReader(context, pj::kCardCacheView, [&](const pj::ViewReader& reader) {
                 return OwnRegistryCard(reader, if_none_match);
@@ -359,7 +373,7 @@ void AddReaderRoute(Router* router, RouteContext* context, std::string_view patt
     QueryParams query;
     if (auto problem = ReadQuery(request, {kMinPosition}, &query)) return reply(*problem);
     std::string argument = param.empty() ? "" : request.param(param);
-    ServeView(context, query, view, reply, [context, view, param, run, argument] {
+    ServeView(context, request, query, view, reply, [context, view, param, run, argument] {
       return FromReader(context, view, [&](const pj::ViewReader& reader) {
         return JsonOrProblem(run(reader, argument), param);
       });

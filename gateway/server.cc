@@ -47,6 +47,7 @@
 #include <unordered_map>
 
 #include "annals/gateway/server.h"
+#include "internal/answer_cache.h"
 #include "internal/live.h"
 #include "internal/metrics.h"
 #include "internal/problem.h"
@@ -172,6 +173,7 @@ class ServerCore {
   Router router_;
   // Declared before the I/O objects: a stream's close, even in ~io_context, reports to them.
   std::unique_ptr<LiveHub> live_;
+  AnswerCache answers_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RouteClassifier> classifier_;
   // Declared before the I/O objects: the connections of ~io_context still use it.
@@ -782,6 +784,7 @@ ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
   context_.options = options;
   live_ = std::make_unique<LiveHub>(deps.ledger, options.sse_connections_max);
   context_.live = live_.get();
+  context_.answers = &answers_;
   context_.run_blocking = [this](std::function<void()> work) {
     net::post(blocking_, [work = std::move(work)] {
       try {

@@ -295,6 +295,32 @@ TEST_CASE("min_position: read-your-writes, and 503 view behind when the wait run
                "min_position");
 }
 
+TEST_CASE("a repeated read may come from the answer cache, never older than the view") {
+  Server s;
+  HttpClient& client = s.client;
+  const uint64_t first = s.Post(AgentRegistered("did:web:cache.example:a1", "Quagga one"));
+  const std::string url = "/api/v1/discover?query=quagga";
+  const HttpResponse r1 = Get(client, WithMinPosition(url, first));
+  REQUIRE(r1.status == 200);
+  CHECK(JsonDoc(r1.body).u64("/total") == 1);
+  // Asked again at the same position: the same answer and position.
+  const HttpResponse again = Get(client, url);
+  CHECK(again.body == r1.body);
+  CHECK(PositionHeader(again) == PositionHeader(r1));
+  // The view moves on: an answer rendered at the older position is never served again.
+  const uint64_t second = s.Post(AgentRegistered("did:web:cache.example:a2", "Quagga two"));
+  const HttpResponse r2 = Get(client, WithMinPosition(url, second));
+  REQUIRE(r2.status == 200);
+  CHECK(JsonDoc(r2.body).u64("/total") == 2);
+  CHECK(PositionHeader(r2) >= second);
+  // A refusal is per position too: unknown, then registered.
+  const std::string agent = "/api/v1/agents/did:web:cache.example:a3";
+  CHECK(Get(client, agent).status == 404);
+  CHECK(Get(client, agent).status == 404);
+  const uint64_t third = s.Post(AgentRegistered("did:web:cache.example:a3", "Quagga three"));
+  CHECK(Get(client, WithMinPosition(agent, third)).status == 200);
+}
+
 // ------------------------------------------------------------------------------ 304, ETag
 
 TEST_CASE("the registry card and the card feed answer 304 to a matching If-None-Match") {

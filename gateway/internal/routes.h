@@ -37,6 +37,7 @@ struct RouteContext {
   std::atomic<size_t> appends_in_flight{0};
   class Metrics* metrics = nullptr;  // internal/metrics.h; set by the Server before it serves
   class LiveHub* live = nullptr;     // internal/live.h: the SSE tail; set by the Server
+  class AnswerCache* answers = nullptr;  // internal/answer_cache.h; set by the Server
 };
 
 // How an append's outcome reads over HTTP, shared by every route that appends (routes_append.cc):

@@ -72,6 +72,11 @@ inline constexpr uint32_t kSseHeartbeatMsDefault = 15000;
 // follows the tail (its next page is read once this one is written: flow control; a page keeps
 // at most about sse_queue_bytes_max of it for the client, and reads the rest again).
 inline constexpr size_t kSseReadPageEvents = 256;
+
+// View answers kept rendered (internal/answer_cache.h): at most this many, of at most this many
+// bytes in all. A store over either limit empties the cache first.
+inline constexpr size_t kAnswerCacheEntriesMax = 4096;
+inline constexpr size_t kAnswerCacheBytesMax = 64 << 20;
 static_assert(kSseConnectionsMaxDefault < kConnectionsMaxDefault);
 static_assert(kSseQueueBytesMaxDefault >= 2 * eventstore::kEventBytesMax,
               "a largest event fits a stream's queue");
