@@ -471,7 +471,7 @@ Result<LicenseGrant> LicenseByKeySha256(const ViewReader& reader, std::string_vi
   return grant;
 }
 
-Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_id) {
+Result<PeerHealth> PeerHealthOf(const ViewReader& reader, std::string_view peer_id) {
   std::optional<std::string> row;
   if (!peer_id.empty()) {
     ANNALS_ASSIGN_OR_RETURN(row, reader.Get(PeerKey(peer_id)));
@@ -480,7 +480,12 @@ Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_i
   simdjson::dom::parser parser;
   auto peer = DecodePeer(parser, *row);
   if (!peer) return Status::Corruption("peers view: row " + PeerKey(peer_id) + " is not a peer");
-  return peer->status;
+  return PeerHealth{peer->status, peer->consecutive_failures};
+}
+
+Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_id) {
+  ANNALS_ASSIGN_OR_RETURN(PeerHealth health, PeerHealthOf(reader, peer_id));
+  return std::move(health.status);
 }
 
 Result<std::vector<PeerIdentity>> PeersBySpiffeId(const ViewReader& reader,

@@ -1,20 +1,24 @@
-// The peer-status reactor (reactor.h, RegistryReactors): license and drift events of this
-// registry set the status of the peer they concern.
+// The reactors that set a peer's status (reactor.h, RegistryReactors): peer-status (license and
+// drift events) and peer-health (sync failures and successes).
 #include <simdjson.h>
 
 #include "annals/base/json_writer.h"
 #include "annals/base/time_format.h"
 #include "annals/reactors/reactor.h"
+#include "annals/projections/peers.h"
+#include "annals/projections/registry_views.h"
+#include "annals/reactors/limits.h"
 #include "annals/schemas/event_types.h"
 
 namespace annals::reactors {
 namespace es = annals::eventstore;
+namespace pj = annals::projections;
 namespace types = annals::schemas::event_types;
 
 namespace {
 
 constexpr std::string_view kName = "peer-status";
-constexpr std::string_view kSource = "/annals/reactors/peer-status";
+constexpr std::string_view kHealthName = "peer-health";
 
 std::string StringMember(const simdjson::dom::element& data, std::string_view name) {
   std::string_view value;
@@ -29,6 +33,32 @@ Result<simdjson::dom::element> ParseData(simdjson::dom::parser& parser, const es
                               ": the event's data is not a JSON object");
   }
   return data;
+}
+
+// registry.peer.status_changed.v1 for `peer_id`, caused by `cause` (at its time), from `reactor`.
+es::ProposedEvent StatusChanged(std::string_view reactor, const es::Record& cause,
+                              const std::string& peer_id, const std::string& status,
+                              const std::string& reason) {
+  es::ProposedEvent proposed;
+  es::CloudEvent& event = proposed.event;
+  event.set_id(std::string(reactor) + "-" + std::to_string(cause.position()));
+  event.set_source("/annals/reactors/" + std::string(reactor));
+  event.set_spec_version("1.0");
+  event.set_type(std::string(types::kPeerStatusChanged));
+  auto& attributes = *event.mutable_attributes();
+  attributes["subject"].set_ce_string("peer-" + peer_id);
+  attributes["datacontenttype"].set_ce_string("application/json");
+  auto* time = attributes["time"].mutable_ce_timestamp();  // the ledger's time of the cause
+  time->set_seconds(cause.recorded_at_ns() / 1'000'000'000);
+  time->set_nanos(static_cast<int32_t>(cause.recorded_at_ns() % 1'000'000'000));
+  JsonWriter data;
+  data.BeginObject()
+      .Member("peer_id", peer_id)
+      .Member("status", status)
+      .Member("reason", reason)
+      .EndObject();
+  event.set_text_data(data.Release());
+  return proposed;
 }
 
 class PeerStatusReactor final : public Reactor {
@@ -66,7 +96,7 @@ class PeerStatusReactor final : public Reactor {
                (why.empty() ? "" : ": " + why);
     }
     std::vector<es::ProposedEvent> events;
-    events.push_back(StatusChanged(record, peer_id, status, reason));
+    events.push_back(StatusChanged(kName, record, peer_id, status, reason));
     return events;
   }
 
@@ -94,38 +124,61 @@ class PeerStatusReactor final : public Reactor {
     return peer_id;
   }
 
-  static es::ProposedEvent StatusChanged(const es::Record& cause, const std::string& peer_id,
-                                         const std::string& status, const std::string& reason) {
-    es::ProposedEvent proposed;
-    es::CloudEvent& event = proposed.event;
-    event.set_id("peer-status-" + std::to_string(cause.position()));
-    event.set_source(std::string(kSource));
-    event.set_spec_version("1.0");
-    event.set_type(std::string(types::kPeerStatusChanged));
-    auto& attributes = *event.mutable_attributes();
-    attributes["subject"].set_ce_string("peer-" + peer_id);
-    attributes["datacontenttype"].set_ce_string("application/json");
-    auto* time = attributes["time"].mutable_ce_timestamp();  // the ledger's time of the cause
-    time->set_seconds(cause.recorded_at_ns() / 1'000'000'000);
-    time->set_nanos(static_cast<int32_t>(cause.recorded_at_ns() % 1'000'000'000));
-    JsonWriter data;
-    data.BeginObject()
-        .Member("peer_id", peer_id)
-        .Member("status", status)
-        .Member("reason", reason)
-        .EndObject();
-    event.set_text_data(data.Release());
-    return proposed;
+  const es::Ledger* const ledger_;
+};
+
+
+// peer-health: after kPeerInactiveAfterFailures sync failures in a row an ACTIVE peer becomes
+// INACTIVE; a sync success makes an INACTIVE peer ACTIVE again. Other statuses (DRIFT,
+// SUSPENDED, REVOKED) are an operator's or another reactor's decision and are left alone. The
+// peer's status and failures come from the peers view once it has folded the cause: a replay
+// may decide on a later view than the first run, but emits under the same key, so never twice.
+class PeerHealthReactor final : public Reactor {
+ public:
+  PeerHealthReactor(const es::Ledger* ledger, pj::Runner* views) : ledger_(ledger), views_(views) {}
+
+  std::string_view name() const override { return kHealthName; }
+
+  Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
+    std::vector<es::ProposedEvent> events;
+    if (!record.origin().empty() && record.origin() != ledger_->registry_name()) return events;
+    const std::string& type = record.event().type();
+    const bool failed = type == types::kPeerSyncFailed;
+    if (!failed && type != types::kPeerSyncSucceeded) return events;
+    simdjson::dom::parser parser;
+    ANNALS_ASSIGN_OR_RETURN(simdjson::dom::element data, ParseData(parser, record));
+    const std::string peer_id = StringMember(data, "peer_id");
+    if (views_->WaitFor(pj::kPeersView, record.position(), kPeerViewWaitMs) < record.position()) {
+      return Status::Unavailable("the peers view has not folded position " +
+                                 std::to_string(record.position()) + " yet");
+    }
+    ANNALS_ASSIGN_OR_RETURN(pj::ViewReader reader, views_->Reader(pj::kPeersView));
+    Result<pj::PeerHealth> health = pj::PeerHealthOf(reader, peer_id);
+    if (health.status().code() == StatusCode::kNotFound) return events;  // not (or no longer) a peer
+    ANNALS_RETURN_IF_ERROR(health.status());
+    if (failed && health->status == "ACTIVE" &&
+        health->consecutive_failures >= kPeerInactiveAfterFailures) {
+      events.push_back(StatusChanged(
+          kHealthName, record, peer_id, "INACTIVE",
+          std::to_string(health->consecutive_failures) + " sync failures in a row"));
+    } else if (!failed && health->status == "INACTIVE") {
+      events.push_back(StatusChanged(kHealthName, record, peer_id, "ACTIVE", "a sync succeeded"));
+    }
+    return events;
   }
 
+ private:
   const es::Ledger* const ledger_;
+  pj::Runner* const views_;
 };
 
 }  // namespace
 
-std::vector<std::unique_ptr<Reactor>> RegistryReactors(const es::Ledger* ledger) {
+std::vector<std::unique_ptr<Reactor>> RegistryReactors(const es::Ledger* ledger,
+                                                       pj::Runner* views) {
   std::vector<std::unique_ptr<Reactor>> reactors;
   reactors.push_back(std::make_unique<PeerStatusReactor>(ledger));
+  reactors.push_back(std::make_unique<PeerHealthReactor>(ledger, views));
   return reactors;
 }
 

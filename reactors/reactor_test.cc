@@ -11,6 +11,7 @@
 
 #include "annals/projections/peers.h"
 #include "annals/projections/registry_views.h"
+#include "annals/reactors/limits.h"
 #include "annals/testing/views_fixture.h"
 
 namespace annals::reactors {
@@ -64,8 +65,8 @@ class Fixture : public testing::ViewsFixture {
   }
 };
 
-std::unique_ptr<ReactorRunner> StartRegistryReactors(es::Ledger* ledger) {
-  auto runner = ReactorRunner::Start(ledger, RegistryReactors(ledger));
+std::unique_ptr<ReactorRunner> StartRegistryReactors(es::Ledger* ledger, pj::Runner* views) {
+  auto runner = ReactorRunner::Start(ledger, RegistryReactors(ledger, views));
   REQUIRE_MESSAGE(runner.ok(), runner.status().ToString());
   return std::move(runner).value();
 }
@@ -74,7 +75,7 @@ TEST_CASE("license and drift events set the peer's status, once each") {
   Fixture f;
   f.AddPeer("frame-b");
   f.IssueLicense("lic-1", "frame-b");
-  auto runner = StartRegistryReactors(f.ledger.get());
+  auto runner = StartRegistryReactors(f.ledger.get(), f.runner.get());
   f.LicenseEvent("registry.license.suspended.v1", "lic-1");
   f.Settle(*runner);
   CHECK(f.PeerStatusOf("frame-b") == "SUSPENDED");
@@ -110,8 +111,9 @@ TEST_CASE("license and drift events set the peer's status, once each") {
   f.Settle(*runner);
   CHECK(f.CountType("registry.peer.status_changed.v1") == 4);
   std::vector<ReactorStatus> statuses = runner->Statuses();
-  REQUIRE(statuses.size() == 1);
+  REQUIRE(statuses.size() == 2);
   CHECK(statuses[0].name == "peer-status");
+  CHECK(statuses[1].name == "peer-health");
   CHECK(statuses[0].emitted == 4);
   CHECK(statuses[0].state == "running");
 }
@@ -123,19 +125,59 @@ TEST_CASE("a replay from a lost checkpoint emits nothing twice") {
   f.LicenseEvent("registry.license.suspended.v1", "lic-1");
   f.LicenseEvent("registry.license.reinstated.v1", "lic-1");
   {
-    auto runner = StartRegistryReactors(f.ledger.get());
+    auto runner = StartRegistryReactors(f.ledger.get(), f.runner.get());
     f.Settle(*runner);
     CHECK(runner->Statuses()[0].emitted == 2);
   }
   CHECK(f.CountType("registry.peer.status_changed.v1") == 2);
   // A crash between the emit and the checkpoint: the checkpoint is behind the reactions.
   REQUIRE(f.ledger->SaveCheckpoint("reactor/peer-status", 0).ok());
-  auto again = StartRegistryReactors(f.ledger.get());
+  auto again = StartRegistryReactors(f.ledger.get(), f.runner.get());
   f.Settle(*again);
   CHECK(f.CountType("registry.peer.status_changed.v1") == 2);
   CHECK(again->Statuses()[0].emitted == 0);
   CHECK(again->Statuses()[0].duplicates == 2);
   CHECK(f.PeerStatusOf("frame-b") == "ACTIVE");
+}
+
+TEST_CASE("peer-health: failures in a row make an ACTIVE peer INACTIVE, a success ACTIVE again") {
+  Fixture f;
+  f.AddPeer("frame-b");
+  f.AddPeer("frame-c");
+  f.runner->Start();  // the reactor reads the peers view as it folds
+  auto runner = StartRegistryReactors(f.ledger.get(), f.runner.get());
+  auto status_of = [&](std::string_view peer) {
+    f.runner->WaitFor(pj::kPeersView, f.ledger->GetHead().position, std::chrono::seconds(5));
+    auto reader = f.runner->Reader(pj::kPeersView);
+    REQUIRE(reader.ok());
+    return pj::PeerStatus(*reader, peer).value();
+  };
+  auto sync = [&](std::string_view peer, bool ok) {
+    f.Add(ok ? "registry.peer.sync_succeeded.v1" : "registry.peer.sync_failed.v1",
+          R"({"peer_id":")" + std::string(peer) +
+              (ok ? R"(","cards_pulled":1})" : R"(","error":"timeout"})"));
+    f.Settle(*runner);
+  };
+  for (int i = 1; i < kPeerInactiveAfterFailures; ++i) sync("frame-b", false);
+  CHECK(status_of("frame-b") == "ACTIVE");
+  sync("frame-b", false);
+  CHECK(status_of("frame-b") == "INACTIVE");
+  sync("frame-b", false);  // already INACTIVE: nothing more
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 1);
+  sync("frame-b", true);
+  CHECK(status_of("frame-b") == "ACTIVE");
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 2);
+
+  // A suspended peer stays suspended whatever its syncs do.
+  f.Add("registry.peer.status_changed.v1",
+        R"({"peer_id":"frame-c","status":"SUSPENDED","reason":"operator"})");
+  for (int i = 0; i < kPeerInactiveAfterFailures + 1; ++i) sync("frame-c", false);
+  sync("frame-c", true);
+  CHECK(status_of("frame-c") == "SUSPENDED");
+  CHECK(f.CountType("registry.peer.status_changed.v1") == 3);  // the operator's only
+  CHECK(runner->Statuses()[1].emitted == 2);
+  runner->Stop();
+  f.runner->Stop();
 }
 
 // A reactor that emits one event per record, whose first `failures` reactions fail.

@@ -71,7 +71,7 @@ Status StartServices(const Config& config, Services* s) {
   ANNALS_ASSIGN_OR_RETURN(s->runner, pj::Runner::Open(runner_options, pj::RegistryViews()));
   s->runner->Start();
   ANNALS_ASSIGN_OR_RETURN(s->reactors, reactors::ReactorRunner::Start(
-                                           s->ledger.get(), reactors::RegistryReactors(s->ledger.get())));
+                                           s->ledger.get(), reactors::RegistryReactors(s->ledger.get(), s->runner.get())));
   if (!config.nats_url.empty()) {
     ANNALS_ASSIGN_OR_RETURN(s->replication,
                             reactors::Replication::Start(ReplicationOptionsOf(config, s)));

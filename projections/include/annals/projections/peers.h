@@ -32,8 +32,15 @@ Result<std::string> PeersJson(const ViewReader& reader);
 // {"position":N,"peer":<peer>}; NotFound when no such peer is added.
 Result<std::string> PeerJson(const ViewReader& reader, std::string_view peer_id);
 
-// The status of an added peer (ACTIVE, INACTIVE, DRIFT, SUSPENDED, REVOKED): whom replication
-// accepts events from. NotFound when no such peer is added.
+// An added peer's status (ACTIVE, INACTIVE, DRIFT, SUSPENDED, REVOKED) and its sync failures in
+// a row: whom replication accepts events from, and what the peer-health reactor watches.
+// NotFound when no such peer is added.
+struct PeerHealth {
+  std::string status;
+  int64_t consecutive_failures = 0;
+};
+Result<PeerHealth> PeerHealthOf(const ViewReader& reader, std::string_view peer_id);
+// PeerHealthOf's status alone.
 Result<std::string> PeerStatus(const ViewReader& reader, std::string_view peer_id);
 
 // A live license found by the SHA-256 of its key (federation auth: a peer presents

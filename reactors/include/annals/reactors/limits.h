@@ -20,6 +20,12 @@ inline constexpr int kReactorAttemptsMax = 5;
 // How long a reactor thread sleeps in the ledger's tail before looking at Stop again.
 inline constexpr std::chrono::milliseconds kTailWaitMs{500};
 
+// peer-health: sync failures in a row that make an ACTIVE peer INACTIVE.
+inline constexpr int64_t kPeerInactiveAfterFailures = 3;
+// How long a reactor that reads the peers view waits for it to fold the cause; still behind:
+// the reaction is retried (Unavailable).
+inline constexpr std::chrono::milliseconds kPeerViewWaitMs{2000};
+
 // Replication (replication.h).
 // Registry names that replicate: 1 to kRegistryNameBytesMax of [a-z0-9_-], starting with a
 // letter or digit (they become a NATS subject token and part of a stream name).

@@ -29,6 +29,7 @@
 #include "annals/eventstore/append.h"
 #include "annals/eventstore/ledger.h"
 #include "annals/eventstore/record.h"
+#include "annals/projections/runner.h"
 
 namespace annals::reactors {
 
@@ -82,10 +83,15 @@ class ReactorRunner {
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
-// The reactors annals runs (DESIGN.md, Reactors), each reading only this registry's own events:
+// The reactors annals runs (DESIGN.md, Reactors; docs/replication.md), each reading only this
+// registry's own events:
 // - "peer-status": registry.license.suspended.v1 / revoked.v1 / reinstated.v1 set the licensed
 //   peer's status to SUSPENDED / REVOKED / ACTIVE, and registry.compliance.drift_detected.v1
 //   sets it to DRIFT (registry.peer.status_changed.v1 in stream peer-<peer_id>).
-std::vector<std::unique_ptr<Reactor>> RegistryReactors(const eventstore::Ledger* ledger);
+// - "peer-health": kPeerInactiveAfterFailures registry.peer.sync_failed.v1 in a row make an
+//   ACTIVE peer INACTIVE; a registry.peer.sync_succeeded.v1 makes an INACTIVE peer ACTIVE.
+// `views` (the peers view) must outlive the reactors.
+std::vector<std::unique_ptr<Reactor>> RegistryReactors(const eventstore::Ledger* ledger,
+                                                       projections::Runner* views);
 
 }  // namespace annals::reactors
