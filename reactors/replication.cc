@@ -149,7 +149,7 @@ class Replication::Impl {
     if (s == NATS_OK) s = natsOptions_SetPingInterval(raw, kPingIntervalMs);
     // With a callback the first connect is asynchronous too: annalsd starts and serves while
     // NATS is unreachable or refuses it (without one, nats.c retries inside Connect).
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(raw, true, &Impl::OnConnected, this);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(raw, true, &OnConnected, nullptr);
     if (s == NATS_OK && !options_.creds_file.empty()) {
       s = natsOptions_SetUserCredentialsFromFiles(raw, options_.creds_file.c_str(), nullptr);
     }
@@ -173,9 +173,12 @@ class Replication::Impl {
     return Status::Ok();
   }
 
-  static void OnConnected(natsConnection*, void* closure) {
-    spdlog::info("replication: connected to NATS at {}",
-                 static_cast<Impl*>(closure)->options_.nats_url);
+  // Runs on nats.c's callback thread, which may run it after Close and Destroy (it holds its
+  // own reference to the connection, not to this Impl): it reads only the connection.
+  static void OnConnected(natsConnection* connection, void*) {
+    char url[256] = "";
+    natsConnection_GetConnectedUrl(connection, url, sizeof(url));
+    spdlog::info("replication: connected to NATS at {}", url);
   }
 
   void StartWorkers() {
@@ -192,14 +195,20 @@ class Replication::Impl {
                  internal::StreamName(registry), options_.peers.size());
   }
 
+  // Stops the threads and closes the connection; the objects stay until the destructor, so
+  // that GetStatus, from any thread, sees them stopped rather than destroyed under it.
+  // Idempotent.
   void Stop() {
     for (auto& consumer : consumers_) consumer->Stop();
-    if (publisher_) publisher_->Stop();
-    // Closed before the publisher goes: no PubAck callback can reach it afterwards.
+    if (publisher_) publisher_->Stop();  // no PubAck callback runs for it after this
     if (connection_) natsConnection_Close(connection_.get());
+  }
+
+  ~Impl() {
+    Stop();
     consumers_.clear();
     publisher_.reset();
-    connection_.reset();  // closes the connection
+    connection_.reset();
   }
 
   ReplicationStatus Snapshot() const {

@@ -102,6 +102,20 @@ void Publisher::DropPending() {
   if (!published_async_) return;
   natsMsgList pending{};
   if (js_PublishAsyncGetPendingList(&pending, js_.get()) == NATS_OK) natsMsgList_Destroy(&pending);
+  // An OnAck may be under way still: nats.c takes its message out of the pending list before
+  // calling it, without its lock held, so the list above missed it. nats.c counts a message as
+  // pending until its handler has returned, and the list took back (and uncounted) every other
+  // one: js_PublishAsyncComplete now waits for exactly the handlers running. Without this
+  // wait such a handler could write a stale answer into the next window's acks_, or run after
+  // Stop on a destroyed Publisher. The handlers only take acks_mu_, so the wait is short; it
+  // has no bound because returning while one runs is the defect it prevents.
+  jsPubOptions options;
+  jsPubOptions_Init(&options);
+  options.MaxWait = kPublishAckWaitMs.count();
+  while (js_PublishAsyncComplete(js_.get(), &options) == NATS_TIMEOUT) {
+    spdlog::warn("replication publisher ({}): still waiting for a PubAck handler to return",
+                 stream_);
+  }
 }
 
 Status Publisher::EnsureStream() {

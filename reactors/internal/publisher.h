@@ -20,7 +20,8 @@ using reactors::PublisherStatus;
 
 class Publisher {
  public:
-  // `connection` and `ledger` must outlive the Publisher.
+  // `connection` and `ledger` must outlive the Publisher. Stop (and the destructor) return once
+  // the thread has ended and no PubAck callback (OnAck, on a nats.c thread) runs any more.
   Publisher(natsConnection* connection, eventstore::Ledger* ledger, std::string registry,
             int replicas);
   ~Publisher();
@@ -35,7 +36,8 @@ class Publisher {
   // Publishes the next window of own events; Ok also when there was nothing to publish.
   Status PublishWindow();
   void Failed(const Status& status);
-  // Forgets the messages still waiting for a PubAck.
+  // Forgets the messages still waiting for a PubAck, and returns once no OnAck runs: after
+  // it, no OnAck runs until the next publish.
   void DropPending();
   static void OnAck(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure);
 

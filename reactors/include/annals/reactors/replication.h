@@ -23,7 +23,7 @@
 //
 // NATS unreachable at start or later: the connection retries forever; publisher and consumers
 // back off and resume. Thread-safety: Start and Stop from one thread; GetStatus from any, until
-// Stop.
+// the Replication is destroyed (during and after Stop too: the states then read "stopped").
 #pragma once
 
 #include <cstdint>
@@ -113,8 +113,10 @@ class Replication {
   // Validates, connects (in the background when NATS is not reachable yet) and starts the
   // publisher and one consumer per peer.
   static Result<std::unique_ptr<Replication>> Start(ReplicationOptions options);
-  // Stops the threads: a window in flight is abandoned (resumed from the stream next time), a
-  // fetched batch is finished or left unacked (redelivered). Idempotent.
+  // Stops the threads and closes the connection to NATS: a window in flight is abandoned
+  // (resumed from the stream next time), a fetched batch is finished or left unacked
+  // (redelivered). Returns once no thread and no nats.c callback of the publisher or the
+  // consumers runs any more. Idempotent; the destructor calls it.
   void Stop();
   ~Replication();
 
