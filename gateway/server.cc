@@ -178,8 +178,11 @@ class ServerCore {
   std::unique_ptr<RouteClassifier> classifier_;
   // Declared before the I/O objects: the connections of ~io_context still use it.
   std::optional<net::ssl::context> tls_;
-  net::io_context ioc_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  // One event loop per I/O thread: a connection lives on one loop (its strand), so serving it
+  // never wakes another thread; new connections are dealt round-robin.
+  std::vector<std::unique_ptr<net::io_context>> iocs_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
+  size_t next_ioc_ = 0;  // the acceptor's strand only
   tcp::acceptor acceptor_;
   net::thread_pool blocking_;
   std::vector<std::thread> threads_;
@@ -314,7 +317,7 @@ class SessionStream final : public ResponseStream {
   std::function<void(StreamEnd)> on_close_;  // guarded by mu_
 };
 
-// The Reply a session gives its handler: posts the response to the session's strand. A named
+// The Reply a session gives its handler: hands the response to the session's strand. A named
 // type, so that StartStream finds the session behind a Reply (std::function::target).
 struct SessionReply {
   std::shared_ptr<Session> session;
@@ -745,7 +748,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void SessionReply::operator()(Response response) const {
   ANNALS_ASSERT_MSG(!answered->exchange(true), "a handler replied twice");
-  net::post(session->executor(), [self = session, response = std::move(response)]() mutable {
+  // dispatch: a handler that answers at once (a cached view answer, a refusal) writes on the
+  // spot, on the session's strand it already runs on; from another thread it is posted there.
+  net::dispatch(session->executor(), [self = session, response = std::move(response)]() mutable {
     self->Write(std::move(response));
   });
 }
@@ -774,8 +779,21 @@ std::shared_ptr<ResponseStream> StartStream(const Reply& reply, Response head,
 
 // ------------------------------------------------------------------------------- the server
 
+namespace {
+
+std::vector<std::unique_ptr<net::io_context>> EventLoops(size_t io_threads) {
+  if (io_threads == 0) io_threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<net::io_context>> loops;
+  // 1: each loop is run by one thread, so Asio may skip its own locking.
+  for (size_t i = 0; i < io_threads; ++i) loops.push_back(std::make_unique<net::io_context>(1));
+  return loops;
+}
+
+}  // namespace
+
 ServerCore::ServerCore(const GatewayOptions& options, GatewayDeps deps)
-    : acceptor_(net::make_strand(ioc_)),
+    : iocs_(EventLoops(options.io_threads)),
+      acceptor_(net::make_strand(*iocs_.front())),
       blocking_(options.blocking_threads) {
   context_.ledger = deps.ledger;
   context_.runner = deps.runner;
@@ -847,15 +865,14 @@ void ServerCore::Run() {
       router_.Describe());
   context_.metrics = metrics_.get();
   live_->Start();
-  work_.emplace(ioc_.get_executor());
-  size_t threads = options().io_threads;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  for (auto& ioc : iocs_) work_.push_back(net::make_work_guard(*ioc));
   net::dispatch(acceptor_.get_executor(), [this] { Accept(); });
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& ioc : iocs_) threads_.emplace_back([loop = ioc.get()] { loop->run(); });
 }
 
 void ServerCore::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+  net::io_context& loop = *iocs_[next_ioc_++ % iocs_.size()];
+  acceptor_.async_accept(net::make_strand(loop), [this](beast::error_code ec, tcp::socket s) {
     OnAccept(ec, std::move(s));
   });
 }
@@ -919,8 +936,8 @@ void ServerCore::Stop() {
                    options().stop_drain_ms);
     }
   }
-  work_.reset();
-  ioc_.stop();
+  work_.clear();
+  for (auto& ioc : iocs_) ioc->stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   blocking_.stop();

@@ -2,8 +2,9 @@
 // on Boost.Beast that parses requests, calls the ledger or reads a view, and renders JSON. No
 // business logic lives here: the ledger decides every append, the views answer every query.
 //
-// Model: one acceptor and `io_threads` threads running one event loop; each connection is a
-// session on its own strand (so a connection is never served by two threads at once). A
+// Model: one acceptor and `io_threads` threads, each running its own event loop; each connection
+// is a session on one loop, on its own strand (so a connection is never served by two threads
+// at once, and serving it wakes no other thread). A
 // handler that must wait (an append waits for the fsync that covers it; a long read) never
 // blocks an I/O thread: appends complete through Ledger::Submit's callback, blocking reads run
 // on a small pool, and both post the response back to the session.
@@ -58,7 +59,7 @@ struct GatewayOptions {
   std::string host = "127.0.0.1";
   // Port; 0 picks a free one (Server::port() tells which). Default: 8080.
   uint16_t port = 8080;
-  // Threads running the event loop; 0: one per hardware thread. Default: 0.
+  // I/O threads, each running an event loop of its own; 0: one per hardware thread. Default: 0.
   size_t io_threads = 0;
   // Threads for blocking work (ledger reads, bounded waits). Default: kBlockingThreadsDefault.
   size_t blocking_threads = kBlockingThreadsDefault;
