@@ -1,12 +1,14 @@
 // Goal: the base library's contracts hold: Status/Result carry codes and messages, the
 // big-endian coding sorts numerically and round-trips, SHA-256 matches known vectors, and the
-// JSON writer escapes every control character so the output parses back, and RFC 3339 times are
+// JSON writer escapes every control character so the output parses back, percent-encoding is
+// exact (either hex case, '+' only in queries, malformed escapes refused), and RFC 3339 times are
 // written in UTC and read with any offset, refusing what does not exist.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
 #include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
+#include "annals/base/percent_encoding.h"
 #include "annals/base/sha256.h"
 #include "annals/base/status.h"
 
@@ -101,5 +103,25 @@ TEST_CASE("rfc 3339 parsing: offsets, fractions, range; reasons follow a name") 
   CHECK(ParseRfc3339("2026-01-01T00:00:00.Z", &seconds, &nanos).has_value());   // no digits
   CHECK(ParseRfc3339("0001-01-01T00:00:00+00:01", &seconds, &nanos).has_value());  // < year 1
 }
+TEST_CASE("percent-decoding") {
+  CHECK(PercentDecode("a%20b%2fc%2F", false) == "a b/c/");
+  CHECK(PercentDecode("Euro%20%E2%82%AC%20%F0%9F%98%80", false) == "Euro \u20AC \U0001F600");
+  CHECK(PercentDecode("a+b", false) == "a+b");
+  CHECK(PercentDecode("a+b", true) == "a b");
+  CHECK(PercentDecode("%00", false) == std::string(1, '\0'));
+  CHECK_FALSE(PercentDecode("%", false));
+  CHECK_FALSE(PercentDecode("%4", false));
+  CHECK_FALSE(PercentDecode("%G0", false));
+  CHECK_FALSE(PercentDecode("abc%", false));
+}
+
+TEST_CASE("percent-encoding keeps only unreserved characters") {
+  CHECK(PercentEncode("agent-did:web:x.example/a b~_") == "agent-did%3Aweb%3Ax.example%2Fa%20b~_");
+  CHECK(PercentEncode("\xC3\xA9") == "%C3%A9");
+  for (const std::string s : {"", "plain", "a/b?c=d&e", "\xF0\x9F\x98\x80 %+"}) {
+    CHECK(PercentDecode(PercentEncode(s), true) == s);
+  }
+}
+
 }  // namespace
 }  // namespace annals
