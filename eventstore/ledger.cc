@@ -13,7 +13,6 @@
 #include <pthread.h>
 
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -23,6 +22,7 @@
 #include <unordered_map>
 
 #include "annals/base/assert.h"
+#include "annals/base/coding.h"
 #include "annals/eventstore/limits.h"
 #include "annals/eventstore/rocks_status.h"
 #include "internal/keys.h"
@@ -1216,12 +1216,11 @@ Result<uint64_t> Ledger::Impl::LoadCheckpoint(std::string_view name) const {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, CheckpointKey(name), &value);
   if (s.IsNotFound()) return uint64_t{0};
   ANNALS_RETURN_IF_ERROR(FromRocks(s, "reading checkpoint " + std::string(name)));
-  uint64_t position = 0;
-  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), position);
-  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+  const std::optional<uint64_t> position = ParseDecimal(value);
+  if (!position) {
     return Status::Corruption("checkpoint " + std::string(name) + " holds \"" + value + "\"");
   }
-  return position;
+  return *position;
 }
 
 // ---------------------------------------------------------------- Ledger
@@ -1230,11 +1229,9 @@ std::optional<ExpectedRevision> ParseExpectedRevision(std::string_view text) {
   if (text == "any") return ExpectedRevision::Any();
   if (text == "no_stream") return ExpectedRevision::NoStream();
   if (text == "exists") return ExpectedRevision::StreamExists();
-  uint64_t revision = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, revision);
-  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return ExpectedRevision::Exact(revision);
+  const std::optional<uint64_t> revision = ParseDecimal(text);
+  if (!revision) return std::nullopt;
+  return ExpectedRevision::Exact(*revision);
 }
 
 std::string_view AppendCodeName(AppendCode code) {

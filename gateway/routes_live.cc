@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "annals/base/assert.h"
+#include "annals/base/coding.h"
 #include "annals/eventstore/ledger.h"
 #include "annals/eventstore/record_json.h"
 #include "internal/live.h"

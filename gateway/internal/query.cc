@@ -4,8 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <charconv>
 
+#include "annals/base/coding.h"
 #include "internal/problem.h"
 
 namespace annals::gateway {
@@ -35,14 +35,6 @@ const std::string* QueryValue(const QueryParams& params, std::string_view name) 
     if (n == name) return &value;
   }
   return nullptr;
-}
-
-std::optional<uint64_t> ParseDecimal(std::string_view text) {
-  uint64_t value = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
 }
 
 std::optional<Response> ReadUint(const QueryParams& params, std::string_view name,

@@ -26,7 +26,4 @@ const std::string* QueryValue(const QueryParams& params, std::string_view name);
 std::optional<Response> ReadUint(const QueryParams& params, std::string_view name,
                                  uint64_t fallback, uint64_t min, uint64_t max, uint64_t* out);
 
-// A decimal number without sign, spaces or other characters, that fits 64 bits.
-std::optional<uint64_t> ParseDecimal(std::string_view text);
-
 }  // namespace annals::gateway

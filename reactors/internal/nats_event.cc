@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 
+#include "annals/base/coding.h"
 #include "annals/eventstore/cloudevent.h"
 #include "annals/eventstore/content_mode.h"
 #include "annals/eventstore/record_json.h"
@@ -134,11 +134,11 @@ DecodedMessage DecodeFromNats(const Headers& headers, std::string payload, std::
   }
   DecodedMessage decoded;
   if (const std::string* position = FindHeader(headers, "annals-position")) {
-    const auto [ptr, ec] = std::from_chars(position->data(), position->data() + position->size(),
-                                           decoded.peer_position);
-    if (ec != std::errc() || ptr != position->data() + position->size()) {
+    const std::optional<uint64_t> parsed = ParseDecimal(*position);
+    if (!parsed) {
       return Malformed("Annals-Position must be a decimal position, not \"" + *position + "\"");
     }
+    decoded.peer_position = *parsed;
   }
   es::ProposedEvent proposed;
   proposed.event = std::move(event.event);

@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <vector>
 
+#include "annals/base/coding.h"
 #include "annals/eventstore/content_mode.h"
 #include "annals/reactors/limits.h"
 #include "internal/nats_event.h"
@@ -18,13 +18,10 @@ namespace {
 constexpr char kExpectedLastMsgIdHeader[] = "Nats-Expected-Last-Msg-Id";
 constexpr char kCheckpoint[] = "publisher";
 
+// A header's value as a position; nullopt when absent or not one.
 std::optional<uint64_t> ParsePosition(const char* text) {
   if (text == nullptr) return std::nullopt;
-  const std::string_view view(text);
-  uint64_t value = 0;
-  const auto [ptr, ec] = std::from_chars(view.data(), view.data() + view.size(), value);
-  if (view.empty() || ec != std::errc() || ptr != view.data() + view.size()) return std::nullopt;
-  return value;
+  return ParseDecimal(text);
 }
 
 }  // namespace

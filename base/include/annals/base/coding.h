@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,10 @@ inline uint64_t DecodeBigEndian64(std::string_view src) {
   for (size_t i = 0; i < kFixed64Size; ++i) v = (v << 8) | static_cast<uint8_t>(src[i]);
   return v;
 }
+
+// A decimal number without sign, spaces or other characters, that fits 64 bits; nullopt for
+// anything else (also for "").
+std::optional<uint64_t> ParseDecimal(std::string_view text);
 
 // Lower-case hexadecimal of bytes, and back. FromHex returns false on odd length or a non-hex
 // character.
