@@ -229,6 +229,16 @@ TEST_CASE("A and B replicate both ways, each event once with its origin; discove
   CHECK(b.PeerCounter("a", "/refused/malformed") == 0);
   CHECK(b.PeerCounter("a", "/refused/peer_not_active") == 0);
   CHECK(b.ReplicationStatus().find(R"("connected":true)") != std::string::npos);
+
+  // The same counters, and each reactor's, in /metrics.
+  const HttpResponse metrics = b.http().Get("/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.body.find("annals_replication_events_total{peer=\"a\",result=\"appended\"} " +
+                          std::to_string(a_own) + "\n") != std::string::npos);
+  CHECK(metrics.body.find("annals_replication_connected 1\n") != std::string::npos);
+  CHECK(metrics.body.find("annals_reactor_position{reactor=\"peer-status\"}") != std::string::npos);
+  CHECK(metrics.body.find("annals_reactor_failed{reactor=\"peer-health\"} 0\n") !=
+        std::string::npos);
   a.Stop();
   b.Stop();
 }
