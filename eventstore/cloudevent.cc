@@ -926,7 +926,9 @@ void WriteCloudEventMembers(const CloudEvent& event, JsonWriter* out) {
 // JSON text (cloudevent.h). A full DOM parse: the on-demand parser skips what it is not asked to
 // read without checking it, so raw data text is checked with this.
 std::optional<std::string> JsonSyntaxError(std::string_view text) {
-  simdjson::dom::parser parser;
+  // One parser per thread: its buffers grow to the largest text seen and are reused (a fresh
+  // parser allocates them for every event).
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::element ignored;
   const simdjson::error_code error = parser.parse(text.data(), text.size()).get(ignored);
   if (error != simdjson::SUCCESS) return std::string(simdjson::error_message(error));
