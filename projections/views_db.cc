@@ -6,7 +6,10 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "annals/base/coding.h"
 #include "annals/eventstore/rocks_status.h"
@@ -145,48 +148,93 @@ std::string ViewTxn::Key(std::string_view key) const {
 }
 
 Result<std::optional<std::string>> ViewTxn::Get(std::string_view key) {
-  std::string value;
-  rocksdb::Status s = batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), Key(key), &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return FromRocks(s, "reading a view row");
-  return std::optional<std::string>(std::move(value));
+  std::string full = Key(key);
+  if (auto it = pending_.find(full); it != pending_.end()) return it->second;
+  return GetOptional(db_, rocksdb::ReadOptions(), full);
 }
 
-void ViewTxn::Put(std::string_view key, std::string_view value) {
-  rocksdb::Status s = batch_->Put(Key(key), rocksdb::Slice(value.data(), value.size()));
-  ANNALS_ASSERT(s.ok());  // only fails on a size limit far above any view row
+void ViewTxn::Write(std::string_view key, std::optional<std::string_view> value) {
+  std::string full = Key(key);
+  const size_t size = value ? value->size() : 0;
+  auto [it, inserted] = pending_.try_emplace(std::move(full));
+  if (inserted) {
+    pending_bytes_ += it->first.size();
+  } else if (it->second) {
+    pending_bytes_ -= it->second->size();
+  }
+  pending_bytes_ += size;
+  if (value) {
+    it->second.emplace(*value);
+  } else {
+    it->second.reset();
+  }
 }
 
-void ViewTxn::Delete(std::string_view key) {
-  rocksdb::Status s = batch_->Delete(Key(key));
-  ANNALS_ASSERT(s.ok());
-}
+void ViewTxn::Put(std::string_view key, std::string_view value) { Write(key, value); }
+
+void ViewTxn::Delete(std::string_view key) { Write(key, std::nullopt); }
 
 Status ViewTxn::Scan(std::string_view prefix,
                      const std::function<bool(std::string_view key, std::string_view value)>& visit) {
   std::string full_prefix = Key(prefix);
+  // The batch's writes under the prefix, in key order, merged with the committed rows.
+  std::vector<const std::pair<const std::string, std::optional<std::string>>*> writes;
+  for (const auto& entry : pending_) {
+    if (std::string_view(entry.first).starts_with(full_prefix)) writes.push_back(&entry);
+  }
+  std::sort(writes.begin(), writes.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
   std::string upper = PrefixEnd(full_prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(batch_->NewIteratorWithBase(db_->NewIterator(ro)));
-  return ScanIterator(it.get(), full_prefix, full_prefix, row_prefix_.size(), visit);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  const size_t strip = row_prefix_.size();
+  auto strip_key = [&](std::string_view k) { return k.substr(strip); };
+  size_t w = 0;
+  it->Seek(full_prefix);
+  for (;;) {
+    const bool db_valid = it->Valid();
+    if (!db_valid && w == writes.size()) break;
+    std::string_view db_key = db_valid ? std::string_view(it->key().data(), it->key().size()) : "";
+    if (w < writes.size() && (!db_valid || writes[w]->first <= db_key)) {
+      const auto& [key, value] = *writes[w++];
+      if (db_valid && key == db_key) it->Next();  // the batch's write replaces the stored row
+      if (value && !visit(strip_key(key), *value)) break;
+      continue;
+    }
+    if (!visit(strip_key(db_key), std::string_view(it->value().data(), it->value().size()))) break;
+    it->Next();
+  }
+  return FromRocks(it->status(), "scanning a view");
 }
 
 // FoldBatch
 
 FoldBatch::~FoldBatch() = default;
 
-size_t FoldBatch::data_bytes() const { return batch_->GetWriteBatch()->GetDataSize(); }
+size_t FoldBatch::data_bytes() const { return txn_.pending_bytes_; }
 
-void FoldBatch::Clear() { batch_->Clear(); }
+void FoldBatch::Clear() {
+  txn_.pending_.clear();
+  txn_.pending_bytes_ = 0;
+}
 
 Status FoldBatch::Commit(uint64_t position) {
-  rocksdb::WriteBatch* batch = batch_->GetWriteBatch();
-  ANNALS_RETURN_IF_ERROR(FromRocks(batch->Put(checkpoint_key_, BigEndian64(position)),
-                                   "building a fold batch"));
-  Status s = FromRocks(txn_.db_->Write(FoldWriteOptions(), batch), "writing a fold batch");
-  batch_->Clear();
+  // Rows in key order: each memtable insert then starts near the previous one.
+  std::vector<const std::pair<const std::string, std::optional<std::string>>*> writes;
+  writes.reserve(txn_.pending_.size());
+  for (const auto& entry : txn_.pending_) writes.push_back(&entry);
+  std::sort(writes.begin(), writes.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  rocksdb::WriteBatch batch(txn_.pending_bytes_ + 32 * (writes.size() + 1));
+  Status s;
+  for (const auto* entry : writes) {
+    const auto& [key, value] = *entry;
+    s = FromRocks(value ? batch.Put(key, *value) : batch.Delete(key), "building a fold batch");
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = FromRocks(batch.Put(checkpoint_key_, BigEndian64(position)), "building a fold batch");
+  if (s.ok()) s = FromRocks(txn_.db_->Write(FoldWriteOptions(), &batch), "writing a fold batch");
+  Clear();
   return s;
 }
 
@@ -259,10 +307,7 @@ Result<ViewReader> ViewsDb::Reader(std::string_view view, std::optional<uint32_t
 std::unique_ptr<FoldBatch> ViewsDb::BeginBatch(std::string_view view, uint32_t generation) const {
   ANNALS_ASSERT(!read_only_);
   std::unique_ptr<FoldBatch> batch(new FoldBatch());
-  batch->batch_ = std::make_unique<rocksdb::WriteBatchWithIndex>(
-      rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
   batch->txn_.db_ = db_.get();
-  batch->txn_.batch_ = batch->batch_.get();
   batch->txn_.row_prefix_ = GenerationKey(kRowKind, view, generation);
   batch->checkpoint_key_ = GenerationKey(kCheckpointKind, view, generation);
   return batch;

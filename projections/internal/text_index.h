@@ -30,8 +30,9 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 namespace annals::projections::internal {
 
@@ -130,10 +131,14 @@ class TextIndex {
 
   std::vector<Doc> docs_;  // by slot
   std::vector<uint32_t> free_slots_;
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> slot_of_;
+  // Open-addressing maps (Boost's flat map): a lookup touches one group of slots, where a
+  // node-based map chases a pointer per entry; with a term per agent name number the
+  // vocabulary has as many entries as there are agents.
+  using Map = boost::unordered_flat_map<std::string, uint32_t, StringHash, std::equal_to<>>;
+  Map slot_of_;
   std::vector<Term> terms_;  // by term id
   std::vector<uint32_t> free_terms_;
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> term_of_;
+  Map term_of_;
 };
 
 }  // namespace annals::projections::internal

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "annals/base/status.h"
@@ -27,7 +28,6 @@
 namespace rocksdb {
 class DB;
 class Snapshot;
-class WriteBatchWithIndex;
 }  // namespace rocksdb
 
 namespace annals::projections {
@@ -57,6 +57,10 @@ class ViewReader {
 
 // The rows of one generation as a fold sees them: the committed rows plus the writes of the
 // batch being built (read-your-own-writes within the batch).
+//
+// Writes are kept in memory until the batch commits: a row written by several events of one
+// batch (a counter, an agent updated twice) reaches the database once, and the rows are written
+// in key order.
 class ViewTxn {
  public:
   Result<std::optional<std::string>> Get(std::string_view key);
@@ -70,9 +74,13 @@ class ViewTxn {
   friend class FoldBatch;
   friend class ViewsDb;
   std::string Key(std::string_view key) const;
+  void Write(std::string_view key, std::optional<std::string_view> value);
   rocksdb::DB* db_ = nullptr;
-  rocksdb::WriteBatchWithIndex* batch_ = nullptr;
   std::string row_prefix_;
+  // The batch's writes by full key: the row, or nullopt for a deletion.
+  std::unordered_map<std::string, std::optional<std::string>> pending_;
+  // Bytes of the keys and rows in pending_: what the commit writes.
+  size_t pending_bytes_ = 0;
 };
 
 // A batch of folded events for one generation of one view, committed with its checkpoint.
@@ -80,10 +88,10 @@ class FoldBatch {
  public:
   ~FoldBatch();
   ViewTxn& txn() { return txn_; }
+  // Bytes of the rows (with their keys) the commit will write: each written row once.
   size_t data_bytes() const;
   // Writes the rows and the checkpoint `position` atomically. The batch is empty afterwards
-  // (whether the write succeeded or not) and can be reused for the next events: reuse keeps its
-  // memory, which a fold of millions of events would otherwise allocate and fault in again.
+  // (whether the write succeeded or not) and can be reused for the next events.
   Status Commit(uint64_t position);
   // Drops the pending writes (a fold that failed part-way).
   void Clear();
@@ -91,7 +99,6 @@ class FoldBatch {
  private:
   friend class ViewsDb;
   FoldBatch() = default;
-  std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;
   ViewTxn txn_;
   std::string checkpoint_key_;
 };
