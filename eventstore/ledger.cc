@@ -214,7 +214,9 @@ class Ledger::Impl {
   Status Open();
   void Close();
   void CloseDb();
-  void Submit(std::vector<ProposedEvent> events, Completion done);
+  // `may_write_here`: the caller blocks until the completion anyway (Append, AppendBatch), so
+  // when nothing is queued and the writer is idle it writes its own group on its own thread.
+  void Submit(std::vector<ProposedEvent> events, Completion done, bool may_write_here = false);
   Head GetHead() const;
   uint64_t WaitForHead(uint64_t position, std::chrono::milliseconds timeout) const;
   Result<Record> ReadAt(uint64_t position) const;
@@ -237,6 +239,7 @@ class Ledger::Impl {
   // -- the writer thread
   void WriterLoop();
   bool TakeGroup(std::vector<Request*>* group);
+  void ReleaseWriter();
   void ProcessGroup(std::vector<Request*>& group);
   void StageRequest(Request* request, rocksdb::WriteBatch* batch);
   AppendOutcome StageEvent(PreparedEvent& event, Staging* staging);
@@ -282,8 +285,12 @@ class Ledger::Impl {
   std::condition_variable room_cv_;   // producers wait for room
   std::deque<Request*> queue_;
   bool closing_ = false;  // guarded by queue_mu_
+  // A thread holds the writer's role: the writer thread with a group, or a blocking caller
+  // writing its own request (Submit's may_write_here). The writer-only state below belongs to
+  // whoever holds it.
+  bool writer_busy_ = false;  // guarded by queue_mu_
 
-  // Writer-only state.
+  // Writer-only state (the holder of writer_busy_).
   Tip tip_;
   uint64_t written_position_ = 0;
   std::unordered_map<std::string, uint64_t> stream_cache_;  // stream -> next revision
@@ -297,6 +304,9 @@ class Ledger::Impl {
   std::vector<WrittenGroup> sync_queue_;
   bool sync_stop_ = false;
   bool sync_busy_ = false;  // a sync is under way (sync thread or writer)
+  // Groups written and not yet answered: while any is, appends are under way and a blocking
+  // caller queues rather than writes on its own thread (the writer groups better).
+  std::atomic<uint64_t> groups_unsynced_{0};
   // Held around every DB::Write and DB::SyncWAL. RocksDB (as built by Debian, with assertions)
   // aborts when SyncWAL reaches a WAL file whose append has just failed; a failed write and a
   // sync must never overlap, and no sync may follow a failed write until recovery.
@@ -524,7 +534,8 @@ void Ledger::Impl::CloseDb() {
 
 // ---------------------------------------------------------------- submitting
 
-void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done) {
+void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done,
+                          bool may_write_here) {
   const size_t count = events.size();
   auto refuse_all = [&](AppendCode code, std::string attribute, std::string reason) {
     std::vector<AppendOutcome> out(count, Refusal(code, attribute, reason));
@@ -546,6 +557,17 @@ void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done) {
     return d(std::move(outcomes));
   }
   std::unique_lock lock(queue_mu_);
+  if (may_write_here && !closing_ && queue_.empty() && !writer_busy_ &&
+      groups_unsynced_.load(std::memory_order_relaxed) == 0) {
+    // The ledger is idle: nothing queued, written or syncing. Write this request here: a
+    // hand-off would cost two thread wake-ups (to the writer, and back to the caller) for the
+    // same work.
+    writer_busy_ = true;
+    lock.unlock();
+    std::vector<Request*> group{request};
+    ProcessGroup(group);
+    return ReleaseWriter();
+  }
   const bool room = room_cv_.wait_for(lock, std::chrono::milliseconds(kEnqueueWaitMsMax), [&] {
     return closing_ || queue_.size() < kQueueRequestsMax;
   });
@@ -566,8 +588,9 @@ void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done) {
 
 bool Ledger::Impl::TakeGroup(std::vector<Request*>* group) {
   std::unique_lock lock(queue_mu_);
-  queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+  queue_cv_.wait(lock, [&] { return !writer_busy_ && (closing_ || !queue_.empty()); });
   if (queue_.empty()) return false;  // closing, and everything queued is done
+  writer_busy_ = true;
   size_t events = 0;
   while (!queue_.empty() && events + queue_.front()->events.size() <= kGroupEventsMax) {
     events += queue_.front()->events.size();
@@ -584,7 +607,17 @@ void Ledger::Impl::WriterLoop() {
   while (TakeGroup(&group)) {
     ProcessGroup(group);
     group.clear();
+    ReleaseWriter();
   }
+}
+
+void Ledger::Impl::ReleaseWriter() {
+  {
+    std::lock_guard lock(queue_mu_);
+    writer_busy_ = false;
+  }
+  // The writer thread may be waiting for the role (work queued meanwhile, or closing).
+  queue_cv_.notify_one();
 }
 
 void Ledger::Impl::MarkUnhealthy(const Status& s) {
@@ -663,6 +696,7 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
     PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
     return Finish(group, written_position_);
   }
+  groups_unsynced_.fetch_add(1, std::memory_order_relaxed);
   WrittenGroup written{std::move(group), written_position_, tip_.head_hash,
                        tip_.last_recorded_at_ns};
   group = {};
@@ -918,6 +952,7 @@ void Ledger::Impl::SyncAndFinish(std::vector<WrittenGroup>& groups) {
     }
   }
   for (auto& g : groups) Finish(g.requests, durable);
+  groups_unsynced_.fetch_sub(groups.size(), std::memory_order_relaxed);
 }
 
 // Completes each request of `group`: an answer that depends on a position past `durable` was
@@ -1268,7 +1303,7 @@ std::vector<AppendOutcome> Ledger::AppendBatch(std::vector<ProposedEvent> events
   impl_->Submit(std::move(events), [&](std::vector<AppendOutcome> outcomes) {
     result = std::move(outcomes);
     ready.release();
-  });
+  }, /*may_write_here=*/true);
   ready.acquire();
   return result;
 }

@@ -21,7 +21,8 @@
 // kRecoverIntervalMs on the next write); reads go on throughout.
 //
 // Thread-safety: every public method is thread-safe. Completions run on the ledger's sync thread
-// (or writer thread in inline mode): they must be short and must not call Append on this ledger.
+// (or writer thread in inline mode, or the submitting thread when it refuses at once): they must
+// be short and must not call Append on this ledger.
 #pragma once
 
 #include <chrono>
@@ -126,7 +127,9 @@ class Ledger {
   // recorded is written, or none is. Waits at most kEnqueueWaitMsMax for room in the queue.
   void Submit(std::vector<ProposedEvent> events, Completion done);
 
-  // Blocking forms of Submit.
+  // Blocking forms of Submit. When the ledger is idle (nothing queued, written or syncing), the
+  // calling thread writes and syncs its own group instead of handing it to the writer thread:
+  // the same work, without two thread wake-ups.
   AppendOutcome Append(ProposedEvent event);
   std::vector<AppendOutcome> AppendBatch(std::vector<ProposedEvent> events);
 
