@@ -306,7 +306,7 @@ class Ledger::Impl {
   bool sync_busy_ = false;  // a sync is under way (sync thread or writer)
   // Groups written and not yet answered: while any is, appends are under way and a blocking
   // caller queues rather than writes on its own thread (the writer groups better).
-  std::atomic<uint64_t> groups_unsynced_{0};
+  std::atomic<uint64_t> groups_unanswered_{0};
   // Held around every DB::Write and DB::SyncWAL. RocksDB (as built by Debian, with assertions)
   // aborts when SyncWAL reaches a WAL file whose append has just failed; a failed write and a
   // sync must never overlap, and no sync may follow a failed write until recovery.
@@ -558,7 +558,7 @@ void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done,
   }
   std::unique_lock lock(queue_mu_);
   if (may_write_here && !closing_ && queue_.empty() && !writer_busy_ &&
-      groups_unsynced_.load(std::memory_order_relaxed) == 0) {
+      groups_unanswered_.load(std::memory_order_relaxed) == 0) {
     // The ledger is idle: nothing queued, written or syncing. Write this request here: a
     // hand-off would cost two thread wake-ups (to the writer, and back to the caller) for the
     // same work.
@@ -626,7 +626,7 @@ void Ledger::Impl::MarkUnhealthy(const Status& s) {
 }
 
 // Brings failed storage back: DB::Resume, a WAL sync, and the tip reloaded from what RocksDB
-// holds (a failed group may or may not be there). Writer thread only.
+// holds (a failed group may or may not be there). The holder of the writer's role only.
 bool Ledger::Impl::TryRecover() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_recover_attempt_ < kRecoverIntervalMs) return false;
@@ -696,7 +696,7 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
     PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
     return Finish(group, written_position_);
   }
-  groups_unsynced_.fetch_add(1, std::memory_order_relaxed);
+  groups_unanswered_.fetch_add(1, std::memory_order_relaxed);
   WrittenGroup written{std::move(group), written_position_, tip_.head_hash,
                        tip_.last_recorded_at_ns};
   group = {};
@@ -952,7 +952,7 @@ void Ledger::Impl::SyncAndFinish(std::vector<WrittenGroup>& groups) {
     }
   }
   for (auto& g : groups) Finish(g.requests, durable);
-  groups_unsynced_.fetch_sub(groups.size(), std::memory_order_relaxed);
+  groups_unanswered_.fetch_sub(groups.size(), std::memory_order_relaxed);
 }
 
 // Completes each request of `group`: an answer that depends on a position past `durable` was
