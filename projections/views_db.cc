@@ -170,6 +170,16 @@ void ViewTxn::Write(std::string_view key, std::optional<std::string_view> value)
   }
 }
 
+std::vector<const ViewTxn::PendingWrite*> ViewTxn::SortedWrites(std::string_view prefix) const {
+  std::vector<const PendingWrite*> writes;
+  for (const PendingWrite& entry : pending_) {
+    if (std::string_view(entry.first).starts_with(prefix)) writes.push_back(&entry);
+  }
+  std::sort(writes.begin(), writes.end(),
+            [](const PendingWrite* a, const PendingWrite* b) { return a->first < b->first; });
+  return writes;
+}
+
 void ViewTxn::Put(std::string_view key, std::string_view value) { Write(key, value); }
 
 void ViewTxn::Delete(std::string_view key) { Write(key, std::nullopt); }
@@ -178,11 +188,7 @@ Status ViewTxn::Scan(std::string_view prefix,
                      const std::function<bool(std::string_view key, std::string_view value)>& visit) {
   std::string full_prefix = Key(prefix);
   // The batch's writes under the prefix, in key order, merged with the committed rows.
-  std::vector<const std::pair<const std::string, std::optional<std::string>>*> writes;
-  for (const auto& entry : pending_) {
-    if (std::string_view(entry.first).starts_with(full_prefix)) writes.push_back(&entry);
-  }
-  std::sort(writes.begin(), writes.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  const std::vector<const PendingWrite*> writes = SortedWrites(full_prefix);
   std::string upper = PrefixEnd(full_prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -221,10 +227,7 @@ void FoldBatch::Clear() {
 
 Status FoldBatch::Commit(uint64_t position) {
   // Rows in key order: each memtable insert then starts near the previous one.
-  std::vector<const std::pair<const std::string, std::optional<std::string>>*> writes;
-  writes.reserve(txn_.pending_.size());
-  for (const auto& entry : txn_.pending_) writes.push_back(&entry);
-  std::sort(writes.begin(), writes.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  const std::vector<const ViewTxn::PendingWrite*> writes = txn_.SortedWrites("");
   rocksdb::WriteBatch batch(txn_.pending_bytes_ + 32 * (writes.size() + 1));
   Status s;
   for (const auto* entry : writes) {

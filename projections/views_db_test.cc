@@ -6,25 +6,20 @@
 
 #include <doctest/doctest.h>
 
-#include <filesystem>
 #include <map>
 #include <random>
+
+#include "annals/testing/test_util.h"
 
 namespace annals::projections {
 namespace {
 
 struct Db {
   Db() {
-    dir = std::filesystem::temp_directory_path() /
-          ("annals-views-db-test-" + std::to_string(std::random_device()()));
-    auto opened = ViewsDb::Open({.path = dir.string()});
+    auto opened = ViewsDb::Open({.path = dir.Sub("views")});
     REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     db = std::move(opened).value();
     REQUIRE(db->Swap("v", 1, 1).ok());
-  }
-  ~Db() {
-    db.reset();
-    std::filesystem::remove_all(dir);
   }
   std::map<std::string, std::string> Rows(std::string_view prefix = "") {
     auto reader = db->Reader("v");
@@ -36,7 +31,7 @@ struct Db {
     }).ok());
     return rows;
   }
-  std::filesystem::path dir;
+  testing::TempDir dir;  // declared first: destroyed after the database closes
   std::unique_ptr<ViewsDb> db;
 };
 

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "annals/base/status.h"
@@ -75,6 +76,9 @@ class ViewTxn {
   friend class ViewsDb;
   std::string Key(std::string_view key) const;
   void Write(std::string_view key, std::optional<std::string_view> value);
+  using PendingWrite = std::pair<const std::string, std::optional<std::string>>;
+  // The pending writes whose full key starts with `prefix`, in key order.
+  std::vector<const PendingWrite*> SortedWrites(std::string_view prefix) const;
   rocksdb::DB* db_ = nullptr;
   std::string row_prefix_;
   // The batch's writes by full key: the row, or nullopt for a deletion.
