@@ -22,6 +22,22 @@ elseif(NOT ANNALS_SANITIZE STREQUAL "")
   message(FATAL_ERROR "ANNALS_SANITIZE must be empty, address or thread")
 endif()
 
+# annals_allocator(target): the program allocates with jemalloc (docs/decisions.md, "jemalloc").
+# glibc's malloc, after a burst of appends, spent a seventh of the writer's time walking its free
+# lists and halved the append rate of a ledger of 10 million events (docs/BENCHMARKS.md,
+# dedup-at-scale). Sanitizer and fuzz builds keep their runtimes' allocator.
+if(ANNALS_SANITIZE STREQUAL "" AND NOT ANNALS_FUZZ)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+endif()
+function(annals_allocator target)
+  if(JEMALLOC_FOUND)
+    # --no-as-needed: nothing in the program names a jemalloc symbol (malloc comes through
+    # libstdc++ and RocksDB), and the library must stay in the link to take malloc's place.
+    target_link_libraries(${target} PRIVATE "-Wl,--push-state,--no-as-needed"
+      ${JEMALLOC_LINK_LIBRARIES} "-Wl,--pop-state")
+  endif()
+endfunction()
+
 # One object library holds doctest's main() so that each test binary links it.
 add_library(annals_doctest_main OBJECT ${CMAKE_CURRENT_LIST_DIR}/doctest_main.cc)
 target_link_libraries(annals_doctest_main PUBLIC doctest::doctest)

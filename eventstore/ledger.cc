@@ -1211,6 +1211,14 @@ Result<LedgerStats> Ledger::Impl::Stats() const {
     if (entry.is_regular_file(ec)) stats.size_bytes += entry.file_size(ec);
   }
   if (ec) return Status::IOError("listing " + options_.path + ": " + ec.message());
+  uint64_t value = 0;
+  for (const char* jobs : {"rocksdb.num-running-flushes", "rocksdb.num-running-compactions",
+                           "rocksdb.mem-table-flush-pending", "rocksdb.compaction-pending"}) {
+    if (db_->GetAggregatedIntProperty(jobs, &value)) stats.background_jobs += value;
+  }
+  if (db_->GetAggregatedIntProperty("rocksdb.estimate-pending-compaction-bytes", &value)) {
+    stats.pending_compaction_bytes = value;
+  }
   stats.healthy = healthy();
   std::lock_guard lock(health_mu_);
   stats.unhealthy_reason = unhealthy_reason_;

@@ -13,7 +13,7 @@ packages=(
   librocksdb-dev libprotobuf-dev protobuf-compiler libssl-dev libsimdjson-dev
   libfmt-dev libcli11-dev doctest-dev libspdlog-dev libtomlplusplus-dev
   libboost1.81-dev libboost-json1.81-dev prometheus-cpp-dev libnats-dev nats-server
-  libbenchmark-dev
+  libbenchmark-dev libjemalloc-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(postgresql wrk nginx)

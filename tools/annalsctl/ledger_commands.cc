@@ -314,6 +314,8 @@ int RunStats(const GlobalOptions& global) {
         .Member("head_position", stats->head.position)
         .Member("head_hash", ToHex(stats->head.hash))
         .Member("size_bytes", stats->size_bytes)
+        .Member("background_jobs", stats->background_jobs)
+        .Member("pending_compaction_bytes", stats->pending_compaction_bytes)
         .EndObject();
     PrintLine(w.str());
     return kExitOk;

@@ -104,6 +104,10 @@ struct LedgerStats {
   int64_t created_at_ns = 0;
   bool healthy = true;
   std::string unhealthy_reason;
+  // RocksDB's background work: flushes and compactions running or due, and its estimate of the
+  // bytes compactions still have to rewrite (the debt a burst of appends leaves behind).
+  uint64_t background_jobs = 0;
+  uint64_t pending_compaction_bytes = 0;
 };
 
 class Ledger {
