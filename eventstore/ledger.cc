@@ -25,6 +25,7 @@
 #include "annals/base/coding.h"
 #include "annals/eventstore/limits.h"
 #include "annals/eventstore/rocks_status.h"
+#include "internal/key_filter.h"
 #include "internal/keys.h"
 #include "internal/names.h"
 
@@ -254,6 +255,13 @@ class Ledger::Impl {
   bool TryRecover();
   void MarkUnhealthy(const Status& s);
 
+  // -- the key filter (writer-only state, but for the builder thread and the byte count)
+  void MaintainKeyFilter();
+  void StartKeyFilterBuild(uint64_t capacity);
+  void BuildKeyFilter(internal::KeyFilter* filter, uint64_t keys_written);
+  void AddToKeyFilters(std::string_view idem_key);
+  void StopKeyFilterBuilder();
+
   // -- the sync thread
   void SyncLoop();
   void SyncAndFinish(std::vector<WrittenGroup>& groups);
@@ -297,6 +305,16 @@ class Ledger::Impl {
   std::unordered_map<std::string, StagedKey> group_keys_;   // keys staged by the open group
   Sha256Hasher hasher_;
   std::chrono::steady_clock::time_point last_recover_attempt_{};
+  // The key filter the writer trusts for "certainly new" (null until the first build is done),
+  // and the one being built, which the writer adds to as well; it is trusted once the builder
+  // thread has added every key of the idem family (key_filter_next_ready_).
+  std::unique_ptr<internal::KeyFilter> key_filter_;
+  std::unique_ptr<internal::KeyFilter> key_filter_next_;
+  std::atomic<bool> key_filter_next_ready_{false};
+  std::atomic<bool> key_filter_stop_{false};
+  std::atomic<uint64_t> key_filter_bytes_{0};
+  std::atomic<uint64_t> key_filter_capacity_{0};  // key_filter_'s, for Stats
+  std::thread key_filter_builder_;
 
   // Writer -> sync thread.
   std::mutex sync_mu_;
@@ -484,6 +502,8 @@ Status Ledger::Impl::Open() {
   written_position_ = tip_.next_position - 1;
   PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
   if (!options_.read_only) {
+    // Every record has one idem entry: the ledger holds written_position_ keys.
+    StartKeyFilterBuild(std::max(options_.key_filter_keys_min, 2 * written_position_));
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "annals-writer");
       WriterLoop();
@@ -507,6 +527,7 @@ void Ledger::Impl::Close() {
     queue_cv_.notify_all();
     room_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    StopKeyFilterBuilder();
     {
       std::lock_guard lock(sync_mu_);
       sync_stop_ = true;
@@ -662,6 +683,7 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
     }
     return Finish(group, durable_position_.load());
   }
+  MaintainKeyFilter();
   const Tip before = tip_;
   rocksdb::WriteBatch batch;
   group_keys_.clear();
@@ -722,6 +744,75 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
   sync_cv_.notify_one();
 }
 
+// ---------------------------------------------------------------- the key filter
+
+// Between groups, in the writer's role: trusts a finished build, and starts a larger one when
+// the ledger has outgrown the newest filter (unless that one is at kKeyFilterBytesMax).
+void Ledger::Impl::MaintainKeyFilter() {
+  if (key_filter_next_ != nullptr && key_filter_next_ready_.load(std::memory_order_acquire)) {
+    // The builder's last act was the ready flag: the join returns at once.
+    if (key_filter_builder_.joinable()) key_filter_builder_.join();
+    key_filter_ = std::move(key_filter_next_);
+    key_filter_capacity_.store(key_filter_->capacity(), std::memory_order_relaxed);
+    key_filter_bytes_.store(key_filter_->bytes(), std::memory_order_relaxed);
+  }
+  if (key_filter_next_ != nullptr || key_filter_ == nullptr) return;  // a build is under way
+  const uint64_t keys = tip_.next_position - 1;
+  if (keys > key_filter_->capacity() && key_filter_->bytes() < kKeyFilterBytesMax) {
+    StartKeyFilterBuild(2 * keys);
+  }
+}
+
+// Installs a new filter for the writer to add to, then scans the idem family into it on a
+// thread of its own. Every key is covered: those written before the scan's iterator exists are
+// in it, those staged after the install are added by the writer. Open, or the writer's role.
+void Ledger::Impl::StartKeyFilterBuild(uint64_t capacity) {
+  if (key_filter_builder_.joinable()) key_filter_builder_.join();
+  key_filter_next_ = std::make_unique<internal::KeyFilter>(capacity);
+  key_filter_next_ready_.store(false, std::memory_order_relaxed);
+  key_filter_bytes_.store(
+      (key_filter_ ? key_filter_->bytes() : 0) + key_filter_next_->bytes(),
+      std::memory_order_relaxed);
+  // Every record has one idem entry: the scan must see at least this many keys.
+  const uint64_t keys_written = tip_.next_position - 1;
+  key_filter_builder_ = std::thread([this, filter = key_filter_next_.get(), keys_written] {
+    pthread_setname_np(pthread_self(), "annals-keyfilter");
+    BuildKeyFilter(filter, keys_written);
+  });
+}
+
+// The builder thread. A failed, stopped or short scan (fewer keys than records written before
+// it began) leaves the filter untrusted: the writer goes on reading RocksDB for every key
+// (slower, never wrong).
+void Ledger::Impl::BuildKeyFilter(internal::KeyFilter* filter, uint64_t keys_written) {
+  rocksdb::ReadOptions ro;
+  // The family's memtable is hashed by key prefix: without a total-order iterator it would
+  // show only part of its keys (and the filter would miss them).
+  ro.total_order_seek = true;
+  ro.fill_cache = false;  // one pass over the whole family: keep the cache for the lookups
+  ro.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, idem_cf_));
+  uint64_t keys = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++keys) {
+    if (key_filter_stop_.load(std::memory_order_relaxed)) return;
+    const rocksdb::Slice key = it->key();
+    if (key.size() != kSha256Size) return;  // not an idem key: verify reports the corruption
+    filter->Add(std::string_view(key.data(), key.size()));
+  }
+  if (!it->status().ok() || keys < keys_written) return;
+  key_filter_next_ready_.store(true, std::memory_order_release);
+}
+
+void Ledger::Impl::AddToKeyFilters(std::string_view idem_key) {
+  if (key_filter_ != nullptr) key_filter_->Add(idem_key);
+  if (key_filter_next_ != nullptr) key_filter_next_->Add(idem_key);
+}
+
+void Ledger::Impl::StopKeyFilterBuilder() {
+  key_filter_stop_.store(true, std::memory_order_relaxed);
+  if (key_filter_builder_.joinable()) key_filter_builder_.join();
+}
+
 bool Ledger::Impl::QueueEmpty() {
   std::lock_guard lock(queue_mu_);
   return queue_.empty();
@@ -749,6 +840,7 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   for (auto& type_key : staging.type_keys) batch->Put(types_cf_, type_key, "");
   for (auto& [key, staged] : staging.keys) {
     batch->Put(idem_cf_, staged.idem_key, IdemValue(staged.position, staged.digest));
+    AddToKeyFilters(staged.idem_key);
     if (!staged.stream.empty()) {
       batch->Put(streams_cf_, internal::IndexKey(staged.stream_hash, staged.revision),
                  RecordKey(staged.position));
@@ -860,6 +952,9 @@ Result<std::optional<StagedKey>> Ledger::Impl::LookupKey(
   if (auto it = local.find(key); it != local.end()) return std::optional<StagedKey>(it->second);
   if (auto it = group_keys_.find(key); it != group_keys_.end()) {
     return std::optional<StagedKey>(it->second);
+  }
+  if (key_filter_ != nullptr && !key_filter_->MayContain(event.idem_key)) {
+    return std::optional<StagedKey>();  // certainly new: every written key is in the filter
   }
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), idem_cf_, event.idem_key, &value);
@@ -1219,6 +1314,8 @@ Result<LedgerStats> Ledger::Impl::Stats() const {
   if (db_->GetAggregatedIntProperty("rocksdb.estimate-pending-compaction-bytes", &value)) {
     stats.pending_compaction_bytes = value;
   }
+  stats.key_filter_capacity = key_filter_capacity_.load(std::memory_order_relaxed);
+  stats.key_filter_bytes = key_filter_bytes_.load(std::memory_order_relaxed);
   stats.healthy = healthy();
   std::lock_guard lock(health_mu_);
   stats.unhealthy_reason = unhealthy_reason_;

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -14,6 +16,18 @@
 namespace annals::testing {
 
 namespace {
+
+// How long a started nats-server may take to listen. A cluster node recovering JetStream state
+// on a loaded 2-core machine (the suite runs two tests at once) took more than 10 s once.
+constexpr auto kListenWaitMax = std::chrono::seconds(30);
+
+// The end of the server's log, for the error when it does not come up.
+std::string LogTail(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  constexpr size_t kTailBytes = 2000;
+  return text.size() > kTailBytes ? text.substr(text.size() - kTailBytes) : text;
+}
 
 std::string RouteUrls(const std::vector<int>& ports) {
   std::string urls;
@@ -57,11 +71,14 @@ void NatsServer::Launch() {
                              "--routes", RouteUrls(options_.route_ports)});
   }
   child_ = std::make_unique<ChildProcess>(argv);
-  for (int i = 0; i < 1000; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + kListenWaitMax;
+  while (std::chrono::steady_clock::now() < deadline) {
     if (LoopbackAccepts(options_.port)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  throw std::runtime_error("nats-server did not listen on port " + std::to_string(options_.port));
+  throw std::runtime_error("nats-server did not listen on port " + std::to_string(options_.port) +
+                           " within " + std::to_string(kListenWaitMax.count()) +
+                           " s; the end of its log:\n" + LogTail(options_.store_dir + "/nats.log"));
 }
 
 std::string NatsServer::url() const {

@@ -35,6 +35,7 @@
 
 #include "annals/base/status.h"
 #include "annals/eventstore/append.h"
+#include "annals/eventstore/limits.h"
 #include "annals/eventstore/record.h"
 
 namespace rocksdb {
@@ -65,6 +66,9 @@ struct LedgerOptions {
   rocksdb::Env* env = nullptr;
   // The ledger's clock, ns since the Unix epoch. Default: nullptr, the system clock.
   std::function<int64_t()> clock_ns;
+  // The smallest key filter (limits.h, kKeyFilterKeysMin); tests lower it to make the filter
+  // grow after a few events. Default: kKeyFilterKeysMin.
+  uint64_t key_filter_keys_min = kKeyFilterKeysMin;
 };
 
 // The durable head of the ledger.
@@ -108,6 +112,12 @@ struct LedgerStats {
   // bytes compactions still have to rewrite (the debt a burst of appends leaves behind).
   uint64_t background_jobs = 0;
   uint64_t pending_compaction_bytes = 0;
+  // The key filter (docs/decisions.md, "The key filter"): built from the ledger at open and
+  // whenever the ledger outgrows it. The keys the filter in use is sized for (0: none is ready
+  // yet, and every dedup check reads RocksDB), and the memory of the filters held (the one in
+  // use and one being built). Both 0 when read-only.
+  uint64_t key_filter_capacity = 0;
+  uint64_t key_filter_bytes = 0;
 };
 
 class Ledger {

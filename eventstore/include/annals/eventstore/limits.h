@@ -38,6 +38,15 @@ inline constexpr size_t kGroupBytesMax = 32 << 20;
 // Stream heads the writer keeps in memory (a miss reads the stream index).
 inline constexpr size_t kStreamCacheEntriesMax = 1 << 20;
 
+// The key filter (eventstore/internal/key_filter.h): an in-memory filter of every idempotency
+// key, sized at twice the ledger's events (never below kKeyFilterKeysMin) and rebuilt twice as
+// large when the ledger outgrows it; kKeyFilterBitsPerKey bits a key give 1-2% false positives
+// at capacity. Past kKeyFilterBytesMax it stops growing: more keys only raise its
+// false-positive rate (each false positive costs the RocksDB lookup every key cost without it).
+inline constexpr uint64_t kKeyFilterKeysMin = 1 << 20;
+inline constexpr uint64_t kKeyFilterBitsPerKey = 10;
+inline constexpr uint64_t kKeyFilterBytesMax = uint64_t{512} << 20;
+
 // Checkpoint names (Ledger::SaveCheckpoint): reactor and publisher names.
 inline constexpr size_t kCheckpointNameBytesMax = 256;
 
