@@ -226,6 +226,12 @@ TEST_CASE("after appends of each result and some reads, /metrics says exactly wh
              {{"method", "GET"}, {"route", "/api/v1/events/{position}"}, {"le", "+Inf"}}) == 3);
 
   CHECK(m.at("annals_ledger_head_position") == 3);
+  CHECK(m.at("annals_ledger_size_bytes") > 0);
+  CHECK(m.types.at("annals_ledger_background_jobs") == "gauge");
+  CHECK(m.types.at("annals_ledger_pending_compaction_bytes") == "gauge");
+  // The filter of a fresh ledger is built at once; sized for kKeyFilterKeysMin keys.
+  CHECK(m.types.at("annals_ledger_key_filter_capacity") == "gauge");
+  CHECK(m.at("annals_ledger_key_filter_bytes") >= 1 << 20);
   const size_t views = ready.size("/views");
   CHECK(views == 4);
   for (size_t i = 0; i < views; ++i) {

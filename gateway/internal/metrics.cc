@@ -91,6 +91,27 @@ prometheus::ClientMetric CounterSample(std::vector<prometheus::ClientMetric::Lab
 }
 
 // The reactors' families, read from their statuses.
+// The ledger's storage, from Ledger::Stats (which lists the data directory: a scrape's cost, not
+// an append's). A failed Stats leaves them out of this scrape.
+void ScrapeLedgerStorage(const es::Ledger& ledger, std::vector<prometheus::MetricFamily>* out) {
+  auto stats = ledger.Stats();
+  if (!stats.ok()) return;
+  const std::pair<const char*, const char*> names[] = {
+      {"annals_ledger_size_bytes", "Bytes of the ledger's files"},
+      {"annals_ledger_background_jobs", "RocksDB flushes and compactions running or due"},
+      {"annals_ledger_pending_compaction_bytes", "RocksDB's estimate of bytes compactions must rewrite"},
+      {"annals_ledger_key_filter_capacity", "Keys the idempotency key filter in use is sized for"},
+      {"annals_ledger_key_filter_bytes", "Memory of the idempotency key filters held"}};
+  const uint64_t values[] = {stats->size_bytes, stats->background_jobs,
+                             stats->pending_compaction_bytes, stats->key_filter_capacity,
+                             stats->key_filter_bytes};
+  for (size_t i = 0; i < std::size(names); ++i) {
+    auto family = GaugeFamily(names[i].first, names[i].second);
+    family.metric.push_back(GaugeSample("", "", static_cast<double>(values[i])));
+    out->push_back(std::move(family));
+  }
+}
+
 void ScrapeReactors(const reactors::ReactorRunner& runner,
                     std::vector<prometheus::MetricFamily>* out) {
   auto position = GaugeFamily("annals_reactor_position", "The last position a reactor has handled");
@@ -242,6 +263,7 @@ struct Metrics::Impl {
     families.push_back(std::move(head));
     families.push_back(std::move(position));
     families.push_back(std::move(lag));
+    ScrapeLedgerStorage(*ledger, &families);
     if (sources.reactors != nullptr) ScrapeReactors(*sources.reactors, &families);
     if (sources.replication != nullptr) ScrapeReplication(*sources.replication, &families);
     return families;
