@@ -8,6 +8,11 @@
 // commit). In the default pipelined mode a second thread fsyncs the WAL (DB::SyncWAL) while the
 // writer builds the next group; in inline mode each group is written with sync=true.
 //
+// Dedup cost: a key the in-memory key filter has never seen is new without a RocksDB lookup. A
+// third thread builds that filter from the dedup index at open, and again twice as large when
+// the ledger outgrows it; until a build covers the ledger, every key is looked up in RocksDB
+// (docs/decisions.md, "The key filter").
+//
 // Visibility: readers, Head() and WaitForHead() see only positions that are durable. A record
 // written but not yet synced is invisible, so nothing downstream (views, replication) can act on
 // an event a crash could still take back.
