@@ -502,7 +502,6 @@ Status Ledger::Impl::Open() {
   written_position_ = tip_.next_position - 1;
   PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
   if (!options_.read_only) {
-    // Every record has one idem entry: the ledger holds written_position_ keys.
     StartKeyFilterBuild(std::max(options_.key_filter_keys_min, 2 * written_position_));
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "annals-writer");

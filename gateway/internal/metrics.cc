@@ -90,7 +90,6 @@ prometheus::ClientMetric CounterSample(std::vector<prometheus::ClientMetric::Lab
   return metric;
 }
 
-// The reactors' families, read from their statuses.
 // The ledger's storage, from Ledger::Stats (which lists the data directory: a scrape's cost, not
 // an append's). A failed Stats leaves them out of this scrape.
 void ScrapeLedgerStorage(const es::Ledger& ledger, std::vector<prometheus::MetricFamily>* out) {
@@ -112,6 +111,7 @@ void ScrapeLedgerStorage(const es::Ledger& ledger, std::vector<prometheus::Metri
   }
 }
 
+// The reactors' families, read from their statuses.
 void ScrapeReactors(const reactors::ReactorRunner& runner,
                     std::vector<prometheus::MetricFamily>* out) {
   auto position = GaugeFamily("annals_reactor_position", "The last position a reactor has handled");
