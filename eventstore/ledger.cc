@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -39,6 +40,17 @@ using internal::StreamKey;
 
 // How often a refused write may try to bring failed storage back (DB::Resume).
 constexpr auto kRecoverIntervalMs = std::chrono::milliseconds(100);
+// How long a read through an index waits for the indexer to reach the durable head before it
+// scans the records the index lacks (the indexer trails by about one group).
+constexpr auto kIndexWaitMs = std::chrono::milliseconds(50);
+// Records indexed per WriteBatch when the index is derived from the records (open, recovery).
+constexpr size_t kIndexRebuildBatchEvents = 4096;
+// The indexer writes what is queued at least this often, and at once when this many events are
+// queued or a reader waits for it: one index write covers many groups (a write of its own per
+// group, and a thread wake-up, cost single appends more than the index entries themselves). It
+// writes at most about this many events' entries at a time, holding wal_mu_ briefly.
+constexpr auto kIndexIntervalMs = std::chrono::milliseconds(10);
+constexpr size_t kIndexEagerEvents = 256;
 // Bytes a Record adds around its CloudEvent, at most: stream, key, origin, two hashes, digest,
 // and the integer fields with their tags.
 constexpr size_t kRecordOverheadBytesMax = 4096;
@@ -49,6 +61,12 @@ int64_t SystemClockNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// A position missing below the head.
+Status GapAt(uint64_t position) {
+  return Status::Corruption("gap in the ledger: position " + std::to_string(position) +
+                            " is missing");
 }
 
 AppendOutcome Refusal(AppendCode code, std::string attribute, std::string reason) {
@@ -91,8 +109,41 @@ struct StagedKey {
   std::string stream;
   uint64_t revision;
   std::string hash;
-  std::string idem_key;     // staged by this group: the dedup index key ("" when read back)
-  std::string stream_hash;  // staged by this group: NameHash(stream)
+  std::string idem_key;  // staged by this group: the dedup index key ("" when read back)
+};
+
+// What the writer knows of a stream: its next revision, and the position of its last event
+// (0 when read from the stream index, which holds it).
+struct StreamHead {
+  uint64_t next_revision = 0;
+  uint64_t last_position = 0;
+};
+
+// The stream and type index entries of one record (fixed-size: no allocation per event).
+struct IndexEntry {
+  IndexEntry(std::string_view type_hash, std::string_view stream_hash, uint64_t revision,
+             uint64_t position)
+      : has_stream(!stream_hash.empty()), revision(revision), position(position) {
+    ANNALS_ASSERT(type_hash.size() == internal::kNameHashSize);
+    std::memcpy(this->type_hash, type_hash.data(), internal::kNameHashSize);
+    if (has_stream) {
+      ANNALS_ASSERT(stream_hash.size() == internal::kNameHashSize);
+      std::memcpy(this->stream_hash, stream_hash.data(), internal::kNameHashSize);
+    }
+  }
+  char type_hash[internal::kNameHashSize];    // NameHash(type)
+  char stream_hash[internal::kNameHashSize];  // NameHash(stream), when has_stream
+  bool has_stream;
+  uint64_t revision;
+  uint64_t position;
+};
+
+// The index entries of the records [first, last], handed from the writer to the indexer thread
+// once those records are written.
+struct IndexWork {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::vector<IndexEntry> entries;
 };
 
 // Writer state a request changes; copied per request so that a refused batch leaves no trace.
@@ -115,9 +166,9 @@ struct WrittenGroup {
 struct Staging {
   Tip tip;
   std::unordered_map<std::string, StagedKey> keys;
-  std::unordered_map<std::string, uint64_t> stream_next;          // stream -> next revision
+  std::unordered_map<std::string, StreamHead> stream_next;        // streams this request extends
   std::vector<std::pair<std::string, std::string>> records;       // record key -> stored bytes
-  std::vector<std::string> type_keys;
+  std::vector<IndexEntry> index_entries;
   size_t bytes = 0;
 };
 
@@ -251,7 +302,8 @@ class Ledger::Impl {
   Result<std::optional<StagedKey>> LookupKey(const PreparedEvent& event,
                                              const std::unordered_map<std::string, StagedKey>& local);
   Result<uint64_t> StreamNextRevision(const PreparedEvent& event,
-                                      const std::unordered_map<std::string, uint64_t>& local);
+                                      const std::unordered_map<std::string, StreamHead>& local);
+  Status MakeRoomInStreamCache();
   bool TryRecover();
   void MarkUnhealthy(const Status& s);
 
@@ -261,6 +313,18 @@ class Ledger::Impl {
   void BuildKeyFilter(internal::KeyFilter* filter, uint64_t keys_written);
   void AddToKeyFilters(std::string_view idem_key);
   void StopKeyFilterBuilder();
+
+  // -- the indexer thread (the streams and types families, written behind the records)
+  Status LoadIndexedThrough();
+  void QueueIndexWork(IndexWork work);
+  void IndexerLoop();
+  Status IndexLocked(std::deque<IndexWork>& work);
+  void PutIndexEntry(const IndexEntry& entry, rocksdb::WriteBatch* batch);
+  Status IndexFromRecordsLocked(uint64_t to);
+  Status WriteIndexBatch(rocksdb::WriteBatch* batch, uint64_t indexed_through);
+  void PublishIndexed(uint64_t position);
+  uint64_t WaitIndexed(uint64_t position, std::chrono::milliseconds timeout) const;
+  void StopIndexer();
 
   // -- the sync thread
   void SyncLoop();
@@ -301,7 +365,11 @@ class Ledger::Impl {
   // Writer-only state (the holder of writer_busy_).
   Tip tip_;
   uint64_t written_position_ = 0;
-  std::unordered_map<std::string, uint64_t> stream_cache_;  // stream -> next revision
+  // Stream heads. A miss reads the stream index, so a head leaves only once the index holds
+  // its stream's last event (last_position <= indexed_position_): every stream with an event
+  // the index lacks is here.
+  std::unordered_map<std::string, StreamHead> stream_cache_;
+  std::vector<IndexEntry> index_entries_;  // the open group's, for the indexer thread
   std::unordered_map<std::string, StagedKey> group_keys_;   // keys staged by the open group
   Sha256Hasher hasher_;
   std::chrono::steady_clock::time_point last_recover_attempt_{};
@@ -315,6 +383,23 @@ class Ledger::Impl {
   std::atomic<uint64_t> key_filter_bytes_{0};
   std::atomic<uint64_t> key_filter_capacity_{0};  // key_filter_'s, for Stats
   std::thread key_filter_builder_;
+
+  // Writer -> indexer thread. The streams and types families hold every record up to
+  // indexed_position_; index_mu_ is held by whoever writes them (the indexer thread, or the
+  // writer's role at open and in recovery, deriving entries from the records).
+  // The indexer writes every kIndexIntervalMs, or at once when kIndexEagerEvents are queued or
+  // a reader waits (index_wanted_).
+  mutable std::mutex index_queue_mu_;
+  mutable std::condition_variable index_queue_cv_;
+  std::deque<IndexWork> index_queue_;  // guarded by index_queue_mu_
+  size_t index_queued_events_ = 0;     // guarded by index_queue_mu_
+  mutable bool index_wanted_ = false;  // guarded by index_queue_mu_
+  bool index_stop_ = false;            // guarded by index_queue_mu_
+  std::mutex index_mu_;
+  std::atomic<uint64_t> indexed_position_{0};
+  mutable std::mutex indexed_mu_;  // for waiters on indexed_position_
+  mutable std::condition_variable indexed_cv_;
+  std::thread indexer_;
 
   // Writer -> sync thread.
   std::mutex sync_mu_;
@@ -444,6 +529,7 @@ Status Ledger::Impl::LoadOrInitMeta() {
     batch.Put(meta_cf_, internal::kMetaFormat, internal::kFormatVersion);
     batch.Put(meta_cf_, internal::kMetaRegistry, registry_name_);
     batch.Put(meta_cf_, internal::kMetaCreatedAt, std::to_string(created_at_ns_));
+    batch.Put(meta_cf_, internal::kMetaIndexedThrough, "0");
     rocksdb::WriteOptions wo;
     wo.sync = true;
     return FromRocks(db_->Write(wo, &batch), "initializing the ledger");
@@ -501,7 +587,18 @@ Status Ledger::Impl::Open() {
   }
   written_position_ = tip_.next_position - 1;
   PublishDurable(written_position_, tip_.head_hash, tip_.last_recorded_at_ns);
+  ANNALS_RETURN_IF_ERROR(LoadIndexedThrough());
   if (!options_.read_only) {
+    {
+      // What a crash took from the index (written behind the records, without an fsync of its
+      // own) is derived again from the records, before any append can look a stream up.
+      std::lock_guard index_lock(index_mu_);
+      ANNALS_RETURN_IF_ERROR(IndexFromRecordsLocked(written_position_));
+    }
+    indexer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "annals-indexer");
+      IndexerLoop();
+    });
     StartKeyFilterBuild(std::max(options_.key_filter_keys_min, 2 * written_position_));
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "annals-writer");
@@ -526,6 +623,7 @@ void Ledger::Impl::Close() {
     queue_cv_.notify_all();
     room_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    StopIndexer();
     StopKeyFilterBuilder();
     {
       std::lock_guard lock(sync_mu_);
@@ -659,6 +757,12 @@ bool Ledger::Impl::TryRecover() {
   }
   Tip tip;
   if (!LoadTip(&tip).ok()) return false;
+  {
+    // The indexer dropped what it could not write: the records give it back. Only then may
+    // the stream heads go (a miss reads the index).
+    std::lock_guard index_lock(index_mu_);
+    if (!IndexFromRecordsLocked(tip.next_position - 1).ok()) return false;
+  }
   tip_ = tip;
   stream_cache_.clear();
   written_position_ = tip_.next_position - 1;
@@ -686,6 +790,7 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
   const Tip before = tip_;
   rocksdb::WriteBatch batch;
   group_keys_.clear();
+  index_entries_.clear();
   for (Request* r : group) StageRequest(r, &batch);
   group_keys_.clear();
   if (batch.Count() > 0) {
@@ -709,6 +814,10 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
         r->covers_position = 0;
       }
       return Finish(group, durable_position_.load());
+    }
+    if (tip_.next_position > before.next_position) {
+      QueueIndexWork({before.next_position, tip_.next_position - 1, std::move(index_entries_)});
+      index_entries_ = {};
     }
     written_position_ = tip_.next_position - 1;
   }
@@ -836,20 +945,15 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   if (refused) return AbortBatch(&outcomes, request->events.size());
 
   for (auto& [key, stored] : staging.records) batch->Put(records_cf_, key, stored);
-  for (auto& type_key : staging.type_keys) batch->Put(types_cf_, type_key, "");
   for (auto& [key, staged] : staging.keys) {
     batch->Put(idem_cf_, staged.idem_key, IdemValue(staged.position, staged.digest));
     AddToKeyFilters(staged.idem_key);
-    if (!staged.stream.empty()) {
-      batch->Put(streams_cf_, internal::IndexKey(staged.stream_hash, staged.revision),
-                 RecordKey(staged.position));
-    }
     group_keys_[key] = std::move(staged);
   }
-  for (auto& [stream, next] : staging.stream_next) {
-    if (stream_cache_.size() >= kStreamCacheEntriesMax) stream_cache_.clear();
-    stream_cache_[stream] = next;
-  }
+  // The index entries go to the indexer thread once the group is written.
+  index_entries_.insert(index_entries_.end(), staging.index_entries.begin(),
+                        staging.index_entries.end());
+  for (auto& [stream, head] : staging.stream_next) stream_cache_[stream] = head;
   tip_ = std::move(staging.tip);
 }
 
@@ -880,7 +984,8 @@ AppendOutcome Ledger::Impl::StageEvent(PreparedEvent& event, Staging* staging) {
   record.set_recorded_at_ns(std::max(now, staging->tip.last_recorded_at_ns));
   record.set_origin(event.origin.empty() ? registry_name_ : event.origin);
   record.set_prev_hash(staging->tip.head_hash);
-  staging->type_keys.push_back(internal::IndexKey(event.type_hash, record.position()));
+  staging->index_entries.emplace_back(event.type_hash, event.stream_hash, next_revision,
+                                      record.position());
   std::string stored = EncodeRecord(&record, event.event_bytes, &hasher_);
   ANNALS_ASSERT(stored.size() <= kEventBytesMax);
   staging->bytes += stored.size();
@@ -891,9 +996,8 @@ AppendOutcome Ledger::Impl::StageEvent(PreparedEvent& event, Staging* staging) {
   o.revision = next_revision;
   o.stream = stream;
   o.hash = record.hash();
-  staging->keys[key] = StagedKey{o.position, digest,         stream,
-                                 next_revision, o.hash, event.idem_key, event.stream_hash};
-  if (!stream.empty()) staging->stream_next[stream] = next_revision + 1;
+  staging->keys[key] = StagedKey{o.position, digest, stream, next_revision, o.hash, event.idem_key};
+  if (!stream.empty()) staging->stream_next[stream] = {next_revision + 1, o.position};
   staging->tip.next_position += 1;
   staging->tip.head_hash = record.hash();
   staging->tip.last_recorded_at_ns = record.recorded_at_ns();
@@ -983,10 +1087,14 @@ Result<std::optional<StagedKey>> Ledger::Impl::LookupKey(
 // The stream's next revision: in this request, else the writer's cache (which holds what
 // earlier requests of the group staged), else the stream index.
 Result<uint64_t> Ledger::Impl::StreamNextRevision(
-    const PreparedEvent& event, const std::unordered_map<std::string, uint64_t>& local) {
+    const PreparedEvent& event, const std::unordered_map<std::string, StreamHead>& local) {
   const std::string& stream = event.stream;
-  if (auto it = local.find(stream); it != local.end()) return it->second;
-  if (auto it = stream_cache_.find(stream); it != stream_cache_.end()) return it->second;
+  if (auto it = local.find(stream); it != local.end()) return it->second.next_revision;
+  if (auto it = stream_cache_.find(stream); it != stream_cache_.end()) {
+    return it->second.next_revision;
+  }
+  // Not in the cache: the index holds every event of the stream.
+  ANNALS_RETURN_IF_ERROR(MakeRoomInStreamCache());
   const std::string& prefix = event.stream_hash;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
   it->SeekForPrev(internal::IndexKey(prefix, UINT64_MAX));
@@ -998,9 +1106,213 @@ Result<uint64_t> Ledger::Impl::StreamNextRevision(
     }
     next = DecodeBigEndian64(it->key().ToStringView().substr(prefix.size())) + 1;
   }
-  if (stream_cache_.size() >= kStreamCacheEntriesMax) stream_cache_.clear();
-  stream_cache_[stream] = next;
+  stream_cache_[stream] = {next, 0};
   return next;
+}
+
+// Keeps the cache under its limit (kStreamCacheEntriesMax): drops the heads whose last event
+// the index holds, waiting for the indexer to reach what is written if need be. The heads of
+// the open group stay (at most kGroupEventsMax).
+Status Ledger::Impl::MakeRoomInStreamCache() {
+  if (stream_cache_.size() < options_.stream_cache_entries_max) return Status::Ok();
+  const uint64_t indexed = WaitIndexed(written_position_, kIndexWaitMs);
+  std::erase_if(stream_cache_, [&](const auto& entry) {
+    return entry.second.last_position <= indexed;
+  });
+  if (indexed < written_position_ && stream_cache_.size() >= options_.stream_cache_entries_max) {
+    return Status::Unavailable("the stream index is behind the records (indexed through " +
+                               std::to_string(indexed) + ")");
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- the indexer thread
+//
+// The streams and types families are derived from the records: the writer stages each group's
+// entries apart and, once the group is written, hands them to the indexer thread, which writes
+// them with the meta key indexed_through in one WriteBatch (no fsync of its own: a WriteBatch
+// follows the records it indexes in the WAL, so a crash can take the index back, never ahead of
+// the records). Open and recovery derive whatever is missing from the records themselves.
+// Readers read the index up to indexed_position_ and the records after it.
+
+Status Ledger::Impl::LoadIndexedThrough() {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, internal::kMetaIndexedThrough,
+                               &value);
+  uint64_t indexed = written_position_;  // absent: a ledger indexed with its records
+  if (!s.IsNotFound()) {
+    ANNALS_RETURN_IF_ERROR(FromRocks(s, "reading indexed_through"));
+    const std::optional<uint64_t> parsed = ParseDecimal(value);
+    if (!parsed) return Status::Corruption("indexed_through holds \"" + value + "\"");
+    indexed = *parsed;
+  }
+  if (indexed > written_position_) {
+    return Status::Corruption("the stream index reaches position " + std::to_string(indexed) +
+                              ", past the last record " + std::to_string(written_position_));
+  }
+  indexed_position_.store(indexed, std::memory_order_release);
+  return Status::Ok();
+}
+
+void Ledger::Impl::QueueIndexWork(IndexWork work) {
+  bool wake = false;
+  {
+    std::lock_guard lock(index_queue_mu_);
+    index_queued_events_ += work.entries.size();
+    index_queue_.push_back(std::move(work));
+    wake = index_queued_events_ >= kIndexEagerEvents;
+  }
+  if (wake) index_queue_cv_.notify_one();
+}
+
+void Ledger::Impl::IndexerLoop() {
+  std::deque<IndexWork> work;
+  for (;;) {
+    {
+      std::unique_lock lock(index_queue_mu_);
+      index_queue_cv_.wait_for(lock, kIndexIntervalMs, [&] {
+        return index_stop_ || index_wanted_ || index_queued_events_ >= kIndexEagerEvents;
+      });
+      if (index_stop_ && index_queue_.empty()) return;  // everything written is indexed
+      index_wanted_ = false;
+      index_queued_events_ = 0;
+      work.swap(index_queue_);
+    }
+    if (work.empty()) continue;
+    std::lock_guard index_lock(index_mu_);
+    // What fails here stays in the records; recovery derives it from them.
+    if (Status s = IndexLocked(work); !s.ok()) MarkUnhealthy(s);
+    work.clear();
+  }
+}
+
+// Under index_mu_: writes the entries of `work` (groups in write order) in one WriteBatch,
+// skipping what recovery indexed already; after a dropped group (a failed write), derives the
+// entries from the records instead.
+Status Ledger::Impl::IndexLocked(std::deque<IndexWork>& work) {
+  const uint64_t indexed = indexed_position_.load(std::memory_order_relaxed);
+  uint64_t last = indexed;
+  rocksdb::WriteBatch batch;
+  size_t events = 0;
+  for (const IndexWork& group : work) {
+    if (group.last <= last) continue;
+    if (group.first != last + 1) {
+      if (last > indexed_position_.load(std::memory_order_relaxed)) {
+        ANNALS_RETURN_IF_ERROR(WriteIndexBatch(&batch, last));
+        batch.Clear();
+        events = 0;
+      }
+      ANNALS_RETURN_IF_ERROR(IndexFromRecordsLocked(group.last));
+      last = group.last;
+      continue;
+    }
+    for (const IndexEntry& entry : group.entries) PutIndexEntry(entry, &batch);
+    last = group.last;
+    events += group.entries.size();
+    if (events >= kIndexEagerEvents) {
+      // Written in parts: the writer's next group waits for at most one (both hold wal_mu_).
+      ANNALS_RETURN_IF_ERROR(WriteIndexBatch(&batch, last));
+      batch.Clear();
+      events = 0;
+    }
+  }
+  if (last <= indexed_position_.load(std::memory_order_relaxed)) return Status::Ok();
+  return WriteIndexBatch(&batch, last);
+}
+
+void Ledger::Impl::PutIndexEntry(const IndexEntry& entry, rocksdb::WriteBatch* batch) {
+  const std::string_view type_hash(entry.type_hash, internal::kNameHashSize);
+  batch->Put(types_cf_, internal::IndexKeyBytes(type_hash, entry.position).view(), "");
+  if (entry.has_stream) {
+    const std::string_view stream_hash(entry.stream_hash, internal::kNameHashSize);
+    char position[kFixed64Size];
+    EncodeBigEndian64(position, entry.position);
+    batch->Put(streams_cf_, internal::IndexKeyBytes(stream_hash, entry.revision).view(),
+               rocksdb::Slice(position, kFixed64Size));
+  }
+}
+
+// Under index_mu_: indexes the records (indexed_position_, to] from their stored bytes.
+Status Ledger::Impl::IndexFromRecordsLocked(uint64_t to) {
+  uint64_t next = indexed_position_.load(std::memory_order_relaxed) + 1;
+  if (next > to) return Status::Ok();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), records_cf_));
+  rocksdb::WriteBatch batch;
+  size_t events = 0;
+  for (it->Seek(RecordKey(next)); it->Valid() && next <= to; it->Next()) {
+    ANNALS_ASSIGN_OR_RETURN(Record record,
+                            DecodeAt(DecodeBigEndian64(it->key().ToStringView()),
+                                     it->value().ToStringView()));
+    if (record.position() != next) {
+      return GapAt(next);
+    }
+    const std::string stream_hash =
+        record.stream().empty() ? "" : internal::NameHash(record.stream());
+    PutIndexEntry(IndexEntry(internal::NameHash(record.event().type()), stream_hash,
+                             record.revision(), next),
+                  &batch);
+    if (++events == kIndexRebuildBatchEvents || next == to) {
+      ANNALS_RETURN_IF_ERROR(WriteIndexBatch(&batch, next));
+      batch.Clear();
+      events = 0;
+    }
+    ++next;
+  }
+  ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "reading records to index"));
+  if (next <= to) {
+    return GapAt(next);
+  }
+  return Status::Ok();
+}
+
+// Under index_mu_: writes `batch` (index entries) with indexed_through, then publishes it.
+Status Ledger::Impl::WriteIndexBatch(rocksdb::WriteBatch* batch, uint64_t indexed_through) {
+  batch->Put(meta_cf_, internal::kMetaIndexedThrough, std::to_string(indexed_through));
+  rocksdb::WriteOptions wo;  // no fsync: see above
+  Status s;
+  {
+    std::lock_guard wal(wal_mu_);
+    s = wal_failed_ ? Status::Unavailable("the WAL failed: waiting for recovery")
+                    : FromRocks(db_->Write(wo, batch), "writing the stream and type index");
+    wal_failed_ = !s.ok();
+  }
+  if (s.ok()) PublishIndexed(indexed_through);
+  return s;
+}
+
+void Ledger::Impl::PublishIndexed(uint64_t position) {
+  {
+    std::lock_guard lock(indexed_mu_);
+    indexed_position_.store(position, std::memory_order_release);
+  }
+  indexed_cv_.notify_all();
+}
+
+// The indexed position once it reaches `position`, or after `timeout`; at once when no indexer
+// runs (read-only) or storage is failing.
+uint64_t Ledger::Impl::WaitIndexed(uint64_t position, std::chrono::milliseconds timeout) const {
+  uint64_t indexed = indexed_position_.load(std::memory_order_acquire);
+  if (indexed >= position || options_.read_only || !healthy()) return indexed;
+  {
+    std::lock_guard lock(index_queue_mu_);
+    index_wanted_ = true;  // now, not at the next interval
+  }
+  index_queue_cv_.notify_one();
+  std::unique_lock lock(indexed_mu_);
+  indexed_cv_.wait_for(lock, timeout, [&] {
+    return indexed_position_.load(std::memory_order_acquire) >= position;
+  });
+  return indexed_position_.load(std::memory_order_acquire);
+}
+
+// After the writer has stopped: indexes everything queued, then stops the thread.
+void Ledger::Impl::StopIndexer() {
+  {
+    std::lock_guard lock(index_queue_mu_);
+    index_stop_ = true;
+  }
+  index_queue_cv_.notify_all();
+  if (indexer_.joinable()) indexer_.join();
 }
 
 // ---------------------------------------------------------------- the sync thread
@@ -1128,8 +1440,7 @@ Status Ledger::Impl::Scan(uint64_t from,
   for (it->Seek(RecordKey(expected)); it->Valid(); it->Next()) {
     const uint64_t position = DecodeBigEndian64(it->key().ToStringView());
     if (position != expected) {
-      return Status::Corruption("gap in the ledger: position " + std::to_string(expected) +
-                                " is missing");
+      return GapAt(expected);
     }
     const std::string_view stored = it->value().ToStringView();
     if (stored.size() < kHashSuffixSize) {
@@ -1141,8 +1452,7 @@ Status Ledger::Impl::Scan(uint64_t from,
   }
   ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the ledger"));
   if (expected <= durable) {
-    return Status::Corruption("gap in the ledger: position " + std::to_string(expected) +
-                              " is missing");
+    return GapAt(expected);
   }
   return Status::Ok();
 }
@@ -1184,11 +1494,14 @@ Result<ReadPage> Ledger::Impl::ReadStream(std::string_view stream, uint64_t from
 
 // Reads through an index of NameHash(name) || be64(n) keys (streams: n = revision, value = the
 // position; types: n = position). `from` is a revision when `by_revision`, else a position.
-// Each record read is checked to carry `name`.
+// Each record read is checked to carry `name`. The index is read up to the indexed position;
+// the durable records after it (the indexer's lag, or what a read-only open finds unindexed)
+// are scanned.
 Result<ReadPage> Ledger::Impl::ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std::string_view name,
                                            uint64_t from, size_t limit,
                                            std::string_view type_filter, bool by_revision) const {
   const uint64_t durable = durable_position_.load(std::memory_order_acquire);
+  const uint64_t indexed = std::min(WaitIndexed(durable, kIndexWaitMs), durable);
   const bool is_stream_index = cf == streams_cf_;
   const std::string prefix = internal::NameHash(name);
   ReadPage page;
@@ -1199,7 +1512,7 @@ Result<ReadPage> Ledger::Impl::ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std:
        it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const uint64_t n = DecodeBigEndian64(it->key().ToStringView().substr(prefix.size()));
     const uint64_t position = is_stream_index ? DecodeBigEndian64(it->value().ToStringView()) : n;
-    if (position > durable) break;
+    if (position > indexed) break;
     if (!by_revision && position < from) continue;
     if (page.records.size() >= limit) {
       page.end = false;
@@ -1215,6 +1528,30 @@ Result<ReadPage> Ledger::Impl::ReadIndexed(rocksdb::ColumnFamilyHandle* cf, std:
     page.records.push_back(std::move(record));
   }
   ANNALS_RETURN_IF_ERROR(FromRocks(it->status(), "reading an index"));
+  if (page.end && indexed < durable) {
+    Status failed;
+    ANNALS_RETURN_IF_ERROR(Scan(indexed + 1, [&](uint64_t position, std::string_view stored) {
+      if (position > durable) return false;
+      Result<Record> record = DecodeAt(position, stored);
+      if (!record.ok()) {
+        failed = record.status();
+        return false;
+      }
+      if ((is_stream_index ? record->stream() : record->event().type()) != name) return true;
+      const uint64_t n = by_revision ? record->revision() : position;
+      if (n < from) return true;
+      if (page.records.size() >= limit) {
+        page.end = false;
+        return false;
+      }
+      page.next = n + 1;
+      if (type_filter.empty() || record->event().type() == type_filter) {
+        page.records.push_back(std::move(record).value());
+      }
+      return true;
+    }));
+    ANNALS_RETURN_IF_ERROR(failed);
+  }
   if (!by_revision && page.end) page.next = std::max(page.next, durable + 1);
   return page;
 }
@@ -1241,6 +1578,8 @@ Result<VerifyReport> Ledger::Impl::Verify(
     const std::function<void(uint64_t, uint64_t)>& progress) const {
   VerifyReport report;
   const uint64_t total = durable_position_.load(std::memory_order_acquire);
+  // Records past the indexed position have no index entries yet (read-only, after a crash).
+  const uint64_t indexed = WaitIndexed(total, kIndexWaitMs);
   std::string prev_hash = GenesisHash();
   int64_t prev_recorded_at_ns = 0;
   Sha256Hasher hasher;
@@ -1254,7 +1593,7 @@ Result<VerifyReport> Ledger::Impl::Verify(
     auto record = DecodeAt(position, stored);
     if (!record.ok()) return fail(position, record.status().message());
     std::string problem = CheckLink(*record, stored, prev_hash, prev_recorded_at_ns, &hasher);
-    if (problem.empty()) problem = CheckIndexes(*record);
+    if (problem.empty() && position <= indexed) problem = CheckIndexes(*record);
     if (!problem.empty()) return fail(position, std::move(problem));
     prev_hash = record->hash();
     prev_recorded_at_ns = record->recorded_at_ns();
@@ -1315,6 +1654,7 @@ Result<LedgerStats> Ledger::Impl::Stats() const {
   }
   stats.key_filter_capacity = key_filter_capacity_.load(std::memory_order_relaxed);
   stats.key_filter_bytes = key_filter_bytes_.load(std::memory_order_relaxed);
+  stats.indexed_position = indexed_position_.load(std::memory_order_acquire);
   stats.healthy = healthy();
   std::lock_guard lock(health_mu_);
   stats.unhealthy_reason = unhealthy_reason_;

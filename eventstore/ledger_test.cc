@@ -5,11 +5,17 @@
 #include "annals/eventstore/ledger.h"
 
 #include <doctest/doctest.h>
+#include <rocksdb/db.h>
 
+#include <algorithm>
+#include <map>
+#include <mutex>
 #include <thread>
 
+#include "annals/base/coding.h"
 #include "annals/eventstore/limits.h"
 #include "annals/testing/test_util.h"
+#include "internal/keys.h"
 
 namespace annals::eventstore {
 namespace {
@@ -177,6 +183,153 @@ TEST_CASE("dedup through the key filter's builds, growth and a reopen") {
   CHECK(reuse.code == AppendCode::kKeyReuse);
   auto fresh = (*reopened)->AppendBatch(batch_of(2000, 100));
   for (const auto& o : fresh) CHECK(o.code == AppendCode::kAppended);
+}
+
+// Cuts the stream and type indexes back to position `keep` (the entries of later positions
+// deleted, indexed_through = keep): what a crash between a group's write and its index's
+// write leaves.
+void CutIndexes(const std::string& path, uint64_t keep) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), internal::kRecordsFamily,
+                           internal::kIdemFamily, internal::kStreamsFamily, internal::kTypesFamily}) {
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, families, &handles, &db).ok());
+  rocksdb::WriteBatch batch;
+  size_t cut = 0;
+  for (size_t family : {3, 4}) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[family]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view key = it->key().ToStringView();
+      const uint64_t position = family == 3 ? DecodeBigEndian64(it->value().ToStringView())
+                                            : DecodeBigEndian64(key.substr(internal::kNameHashSize));
+      if (position <= keep) continue;
+      batch.Delete(handles[family], it->key());
+      ++cut;
+    }
+  }
+  REQUIRE(cut > 0);
+  batch.Put(handles[0], internal::kMetaIndexedThrough, std::to_string(keep));
+  REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  for (auto* handle : handles) REQUIRE(db->DestroyColumnFamilyHandle(handle).ok());
+  delete db;
+}
+
+TEST_CASE("the indexes trail the records: reads scan what they lack, open derives it") {
+  TempDir dir;
+  constexpr int kEvents = 60;  // event i: position i + 1, stream s(i % 3), type t or u
+  constexpr uint64_t kIndexed = 20;
+  {
+    auto ledger = OpenLedger(dir.path());
+    for (int i = 0; i < kEvents; ++i) {
+      auto o = ledger->Append(Propose(MakeEvent(i % 2 ? "u.v1" : "t.v1", "/src",
+                                                "e" + std::to_string(i)),
+                                      "s" + std::to_string(i % 3)));
+      REQUIRE(o.code == AppendCode::kAppended);
+    }
+  }
+  CutIndexes(dir.path(), kIndexed);
+  auto expect_reads = [&](Ledger& ledger) {
+    for (uint64_t s = 0; s < 3; ++s) {
+      const std::string stream = "s" + std::to_string(s);
+      // In pages of 7, across the indexed position.
+      std::vector<Record> records;
+      uint64_t next = 0;
+      for (int pages = 0; pages < 10; ++pages) {
+        auto page = ledger.ReadStream(stream, next, 7);
+        REQUIRE(page.ok());
+        for (auto& r : page->records) records.push_back(std::move(r));
+        next = page->next;
+        if (page->end) break;
+      }
+      REQUIRE(records.size() == kEvents / 3);
+      for (uint64_t r = 0; r < records.size(); ++r) {
+        CHECK(records[r].revision() == r);
+        CHECK(records[r].position() == s + 1 + 3 * r);
+      }
+      auto from_tail = ledger.ReadStream(stream, 15, kReadPageEventsMax);
+      REQUIRE(from_tail.ok());
+      REQUIRE(from_tail->records.size() == 5);
+      CHECK(from_tail->records.front().revision() == 15);
+    }
+    auto of_type = ledger.ReadAll({.from_position = 1, .limit = kReadPageEventsMax, .type = "u.v1"});
+    REQUIRE(of_type.ok());
+    REQUIRE(of_type->records.size() == kEvents / 2);
+    for (size_t k = 0; k < of_type->records.size(); ++k) {
+      CHECK(of_type->records[k].position() == 2 * (k + 1));
+    }
+    auto both = ledger.ReadAll({.from_position = 30, .limit = kReadPageEventsMax, .type = "u.v1",
+                                .stream = "s1"});
+    REQUIRE(both.ok());
+    std::vector<uint64_t> positions;
+    for (const auto& r : both->records) positions.push_back(r.position());
+    CHECK(positions == std::vector<uint64_t>{32, 38, 44, 50, 56});
+    auto report = ledger.Verify(nullptr);
+    REQUIRE(report.ok());
+    CHECK(report->intact);
+  };
+  {
+    LedgerOptions options;
+    options.path = dir.path();
+    options.read_only = true;
+    auto reader = Ledger::Open(options);
+    REQUIRE(reader.ok());
+    CHECK((*reader)->Stats()->indexed_position == kIndexed);
+    expect_reads(**reader);
+  }
+  auto ledger = OpenLedger(dir.path());
+  CHECK(ledger->Stats()->indexed_position == kEvents);
+  expect_reads(*ledger);
+  // The writer finds the stream heads in the index derived at open.
+  auto next = AppendOne(*ledger, "next", "s2", ExpectedRevision::Exact(19));
+  CHECK(next.code == AppendCode::kAppended);
+  CHECK(next.revision == 20);
+}
+
+TEST_CASE("stream heads leave the writer's cache only once the index holds them") {
+  TempDir dir;
+  LedgerOptions options;
+  options.path = dir.path();
+  options.stream_cache_entries_max = 4;  // far fewer than the streams written
+  auto ledger = Ledger::Open(options);
+  REQUIRE(ledger.ok());
+  // Submitted without waiting: large groups, each looking up streams whose last events are in
+  // the group before (written, maybe not yet indexed) or earlier in its own group.
+  constexpr int kStreams = 24;
+  constexpr int kEvents = 2400;
+  std::mutex mu;
+  std::vector<AppendOutcome> outcomes;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kEvents; ++i) {
+    std::vector<ProposedEvent> one;
+    one.push_back(Propose(MakeEvent("t.v1", "/src", "e" + std::to_string(i)),
+                          "s" + std::to_string(i % kStreams)));
+    (*ledger)->Submit(std::move(one), [&](std::vector<AppendOutcome> out) {
+      std::lock_guard lock(mu);
+      outcomes.push_back(std::move(out.front()));
+      ++answered;
+    });
+  }
+  for (int i = 0; i < 2000 && answered.load() < kEvents; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::lock_guard lock(mu);
+  REQUIRE(outcomes.size() == kEvents);
+  std::sort(outcomes.begin(), outcomes.end(),
+            [](const auto& a, const auto& b) { return a.position < b.position; });
+  std::map<std::string, uint64_t> next_revision;
+  for (const auto& o : outcomes) {
+    REQUIRE(o.code == AppendCode::kAppended);
+    INFO("position ", o.position, " in stream ", o.stream);
+    CHECK(o.revision == next_revision[o.stream]++);
+  }
+  for (int s = 0; s < kStreams; ++s) {
+    auto page = (*ledger)->ReadStream("s" + std::to_string(s), 0, kReadPageEventsMax);
+    REQUIRE(page.ok());
+    CHECK(page->records.size() == kEvents / kStreams);
+  }
 }
 
 TEST_CASE("expected revision: any, no stream, stream exists, exact") {

@@ -77,6 +77,8 @@ TEST_CASE("import: one answer per line, in order; bad lines refused by attribute
   auto stats = Ctl(dir.path(), {"stats"});
   CHECK(stats.exit_code == 0);
   CHECK(Field(Lines(stats.out)[0], "events") == "2");
+  // The import closed the ledger: its indexer wrote everything before it stopped.
+  CHECK(Field(Lines(stats.out)[0], "indexed_position") == "2");
 }
 
 TEST_CASE("append: answers, refusals and exit codes") {

@@ -232,6 +232,9 @@ TEST_CASE("after appends of each result and some reads, /metrics says exactly wh
   // The filter of a fresh ledger is built at once; sized for kKeyFilterKeysMin keys.
   CHECK(m.types.at("annals_ledger_key_filter_capacity") == "gauge");
   CHECK(m.at("annals_ledger_key_filter_bytes") >= 1 << 20);
+  // The indexer trails the head by its last write (a moment): never past it.
+  CHECK(m.types.at("annals_ledger_indexed_position") == "gauge");
+  CHECK(m.at("annals_ledger_indexed_position") <= 3);
   const size_t views = ready.size("/views");
   CHECK(views == 4);
   for (size_t i = 0; i < views; ++i) {

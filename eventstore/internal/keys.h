@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,10 @@ inline constexpr char kMetaFormat[] = "format";
 inline constexpr char kMetaRegistry[] = "registry_name";
 inline constexpr char kMetaCreatedAt[] = "created_at_ns";
 inline constexpr char kFormatVersion[] = "1";
+// Decimal position: the streams and types families hold the entries of every record up to it
+// (the indexer thread writes them behind the records; docs/ledger_format.md, "The indexes").
+// Absent in ledgers written before the indexer, whose indexes were written with the records.
+inline constexpr char kMetaIndexedThrough[] = "indexed_through";
 // "checkpoint/<name>" -> decimal position (Ledger::SaveCheckpoint).
 inline constexpr char kMetaCheckpointPrefix[] = "checkpoint/";
 
@@ -62,6 +67,20 @@ inline std::string IndexKey(std::string_view name_hash, uint64_t n) {
   PutBigEndian64(&k, n);
   return k;
 }
+
+// IndexKey in a buffer of its own, for the hot path (no allocation).
+class IndexKeyBytes {
+ public:
+  IndexKeyBytes(std::string_view name_hash, uint64_t n) {
+    ANNALS_ASSERT(name_hash.size() == kNameHashSize);
+    std::memcpy(bytes_, name_hash.data(), kNameHashSize);
+    EncodeBigEndian64(bytes_ + kNameHashSize, n);
+  }
+  std::string_view view() const { return {bytes_, kIndexKeySize}; }
+
+ private:
+  char bytes_[kIndexKeySize];
+};
 
 inline std::string StreamKey(std::string_view stream, uint64_t revision) {
   return IndexKey(NameHash(stream), revision);

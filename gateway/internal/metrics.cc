@@ -100,10 +100,11 @@ void ScrapeLedgerStorage(const es::Ledger& ledger, std::vector<prometheus::Metri
       {"annals_ledger_background_jobs", "RocksDB flushes and compactions running or due"},
       {"annals_ledger_pending_compaction_bytes", "RocksDB's estimate of bytes compactions must rewrite"},
       {"annals_ledger_key_filter_capacity", "Keys the idempotency key filter in use is sized for"},
-      {"annals_ledger_key_filter_bytes", "Memory of the idempotency key filters held"}};
-  const uint64_t values[] = {stats->size_bytes, stats->background_jobs,
+      {"annals_ledger_key_filter_bytes", "Memory of the idempotency key filters held"},
+      {"annals_ledger_indexed_position", "Position through which the stream and type indexes hold every record"}};
+  const uint64_t values[] = {stats->size_bytes,          stats->background_jobs,
                              stats->pending_compaction_bytes, stats->key_filter_capacity,
-                             stats->key_filter_bytes};
+                             stats->key_filter_bytes,    stats->indexed_position};
   for (size_t i = 0; i < std::size(names); ++i) {
     auto family = GaugeFamily(names[i].first, names[i].second);
     family.metric.push_back(GaugeSample("", "", static_cast<double>(values[i])));

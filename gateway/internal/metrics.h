@@ -11,7 +11,8 @@
 //                                             read at scrape time (Ledger, Runner::Statuses)
 //   annals_ledger_size_bytes, annals_ledger_background_jobs,
 //   annals_ledger_pending_compaction_bytes, annals_ledger_key_filter_capacity,
-//   annals_ledger_key_filter_bytes            read at scrape time (Ledger::Stats)
+//   annals_ledger_key_filter_bytes, annals_ledger_indexed_position
+//                                             read at scrape time (Ledger::Stats)
 //   annals_reactor_position{reactor}, annals_reactor_emitted_total{reactor},
 //   annals_reactor_retries_total{reactor}, annals_reactor_failed{reactor}
 //                                             read at scrape time (ReactorRunner::Statuses)

@@ -316,6 +316,7 @@ int RunStats(const GlobalOptions& global) {
         .Member("size_bytes", stats->size_bytes)
         .Member("background_jobs", stats->background_jobs)
         .Member("pending_compaction_bytes", stats->pending_compaction_bytes)
+        .Member("indexed_position", stats->indexed_position)
         .EndObject();
     PrintLine(w.str());
     return kExitOk;

@@ -14,12 +14,17 @@ namespace annals {
 
 inline constexpr size_t kFixed64Size = 8;
 
-inline void PutBigEndian64(std::string* dst, uint64_t v) {
-  char buf[kFixed64Size];
+// Writes 8 bytes at `dst`.
+inline void EncodeBigEndian64(char* dst, uint64_t v) {
   for (int i = 7; i >= 0; --i) {
-    buf[i] = static_cast<char>(v & 0xff);
+    dst[i] = static_cast<char>(v & 0xff);
     v >>= 8;
   }
+}
+
+inline void PutBigEndian64(std::string* dst, uint64_t v) {
+  char buf[kFixed64Size];
+  EncodeBigEndian64(buf, v);
   dst->append(buf, kFixed64Size);
 }
 

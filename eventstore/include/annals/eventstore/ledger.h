@@ -13,6 +13,11 @@
 // the ledger outgrows it; until a build covers the ledger, every key is looked up in RocksDB
 // (docs/decisions.md, "The key filter").
 //
+// Indexes: the stream and type indexes are derived from the records. A fourth thread writes
+// each group's entries once the group is written, without an fsync of its own; open derives
+// from the records whatever a crash took from them. Reads through an index read it up to the
+// indexed position and scan the durable records after it, so they see every durable event.
+//
 // Visibility: readers, Head() and WaitForHead() see only positions that are durable. A record
 // written but not yet synced is invisible, so nothing downstream (views, replication) can act on
 // an event a crash could still take back.
@@ -74,6 +79,9 @@ struct LedgerOptions {
   // The smallest key filter (limits.h, kKeyFilterKeysMin); tests lower it to make the filter
   // grow after a few events. Default: kKeyFilterKeysMin.
   uint64_t key_filter_keys_min = kKeyFilterKeysMin;
+  // The stream heads the writer keeps (limits.h, kStreamCacheEntriesMax); tests lower it to
+  // make heads leave the cache while the index trails. Default: kStreamCacheEntriesMax.
+  size_t stream_cache_entries_max = kStreamCacheEntriesMax;
 };
 
 // The durable head of the ledger.
@@ -123,6 +131,9 @@ struct LedgerStats {
   // use and one being built). Both 0 when read-only.
   uint64_t key_filter_capacity = 0;
   uint64_t key_filter_bytes = 0;
+  // The position through which the stream and type indexes hold every record (the indexer
+  // trails the writer by about one group; reads scan the records after it).
+  uint64_t indexed_position = 0;
 };
 
 class Ledger {

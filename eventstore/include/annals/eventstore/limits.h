@@ -35,7 +35,9 @@ inline constexpr uint32_t kEnqueueWaitMsMax = 5000;
 // One group commit: at most this many events and encoded bytes in one WriteBatch.
 inline constexpr size_t kGroupEventsMax = 8192;
 inline constexpr size_t kGroupBytesMax = 32 << 20;
-// Stream heads the writer keeps in memory (a miss reads the stream index).
+// Stream heads the writer keeps in memory (a miss reads the stream index). When full, the heads
+// the index holds are dropped; the heads of streams with events the indexer has not written yet
+// stay (ledger.cc, MakeRoomInStreamCache).
 inline constexpr size_t kStreamCacheEntriesMax = 1 << 20;
 
 // The key filter (eventstore/internal/key_filter.h): an in-memory filter of every idempotency
