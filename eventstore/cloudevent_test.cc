@@ -385,6 +385,20 @@ TEST_CASE("ValidateCloudEvent on events built in code") {
     (*event.mutable_attributes())["datacontenttype"].set_ce_string("text/plain");
     CHECK(RefusedAttribute(event) == "<accepted>");
   }
+  SUBCASE("a domain event's data is JSON: its schema check parses it, once") {
+    CloudEvent event = ValidEvent();
+    event.set_type("registry.peer.removed.v1");
+    event.set_text_data(R"({"peer_id":"p1"})");
+    CHECK(RefusedAttribute(event) == "<accepted>");
+    for (const char* broken : {"not json", R"({"peer_id":)", "{\"peer_id\":\"p1\"}}"}) {
+      CAPTURE(broken);
+      event.set_text_data(broken);
+      CHECK(RefusedAttribute(event) == "data");
+      (*event.mutable_attributes())["datacontenttype"].set_ce_string("application/json");
+      CHECK(RefusedAttribute(event) == "data");
+      event.mutable_attributes()->erase("datacontenttype");
+    }
+  }
   SUBCASE("protobuf data is not supported") {
     CloudEvent event = ValidEvent();
     event.mutable_proto_data()->set_type_url("type.googleapis.com/x");

@@ -185,6 +185,17 @@ void AbortBatch(std::vector<AppendOutcome>* outcomes, size_t size) {
   }
 }
 
+// NameHash(type): an event type's hash is kept (per thread, at most kTypeHashesMax of them),
+// since a ledger sees few types and a SHA-256 costs about what the rest of Prepare's derivations
+// do together.
+constexpr size_t kTypeHashesMax = 4096;
+const std::string& TypeHash(const std::string& type) {
+  thread_local std::unordered_map<std::string, std::string> hashes;
+  if (auto it = hashes.find(type); it != hashes.end()) return it->second;
+  if (hashes.size() >= kTypeHashesMax) hashes.clear();
+  return hashes.emplace(type, internal::NameHash(type)).first->second;
+}
+
 // Validates one event and derives its stream and key; returns the refusal, or nullopt.
 std::optional<AppendOutcome> Prepare(ProposedEvent& proposed, PreparedEvent* out) {
   const CloudEvent& event = proposed.event;
@@ -226,7 +237,7 @@ std::optional<AppendOutcome> Prepare(ProposedEvent& proposed, PreparedEvent* out
   out->expected = proposed.expected;
   out->idem_key = internal::IdemKey(out->key);
   if (!out->stream.empty()) out->stream_hash = internal::NameHash(out->stream);
-  out->type_hash = internal::NameHash(out->type);
+  out->type_hash = TypeHash(out->type);
   return std::nullopt;
 }
 
