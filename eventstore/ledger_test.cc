@@ -185,10 +185,10 @@ TEST_CASE("dedup through the key filter's builds, growth and a reopen") {
   for (const auto& o : fresh) CHECK(o.code == AppendCode::kAppended);
 }
 
-// Cuts the stream and type indexes back to position `keep` (the entries of later positions
-// deleted, indexed_through = keep): what a crash between a group's write and its index's
-// write leaves.
-void CutIndexes(const std::string& path, uint64_t keep) {
+// Opens the closed ledger at `path` as a plain RocksDB database (its five families, by
+// ledger_format.md) and applies `batch_of(db, handles)`.
+template <typename BatchOf>
+void RewriteRaw(const std::string& path, BatchOf&& batch_of) {
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), internal::kRecordsFamily,
                            internal::kIdemFamily, internal::kStreamsFamily, internal::kTypesFamily}) {
@@ -197,24 +197,35 @@ void CutIndexes(const std::string& path, uint64_t keep) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, families, &handles, &db).ok());
-  rocksdb::WriteBatch batch;
-  size_t cut = 0;
-  for (size_t family : {3, 4}) {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[family]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string_view key = it->key().ToStringView();
-      const uint64_t position = family == 3 ? DecodeBigEndian64(it->value().ToStringView())
-                                            : DecodeBigEndian64(key.substr(internal::kNameHashSize));
-      if (position <= keep) continue;
-      batch.Delete(handles[family], it->key());
-      ++cut;
-    }
-  }
-  REQUIRE(cut > 0);
-  batch.Put(handles[0], internal::kMetaIndexedThrough, std::to_string(keep));
+  rocksdb::WriteBatch batch = batch_of(*db, handles);
   REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
   for (auto* handle : handles) REQUIRE(db->DestroyColumnFamilyHandle(handle).ok());
   delete db;
+}
+
+// Cuts the stream and type indexes back to position `keep` (the entries of later positions
+// deleted, indexed_through = keep): what a crash between a group's write and its index's
+// write leaves.
+void CutIndexes(const std::string& path, uint64_t keep) {
+  RewriteRaw(path, [&](rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+    rocksdb::WriteBatch batch;
+    size_t cut = 0;
+    for (size_t family : {3, 4}) {
+      std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), handles[family]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        const std::string_view key = it->key().ToStringView();
+        const uint64_t position = family == 3
+                                      ? DecodeBigEndian64(it->value().ToStringView())
+                                      : DecodeBigEndian64(key.substr(internal::kNameHashSize));
+        if (position <= keep) continue;
+        batch.Delete(handles[family], it->key());
+        ++cut;
+      }
+    }
+    REQUIRE(cut > 0);
+    batch.Put(handles[0], internal::kMetaIndexedThrough, std::to_string(keep));
+    return batch;
+  });
 }
 
 TEST_CASE("the indexes trail the records: reads scan what they lack, open derives it") {
@@ -286,6 +297,27 @@ TEST_CASE("the indexes trail the records: reads scan what they lack, open derive
   auto next = AppendOne(*ledger, "next", "s2", ExpectedRevision::Exact(19));
   CHECK(next.code == AppendCode::kAppended);
   CHECK(next.revision == 20);
+}
+
+TEST_CASE("a ledger from before indexed_through: its indexes were written with its records") {
+  TempDir dir;
+  {
+    auto ledger = OpenLedger(dir.path());
+    for (int i = 0; i < 10; ++i) {
+      REQUIRE(AppendOne(*ledger, "e" + std::to_string(i), "s").code == AppendCode::kAppended);
+    }
+  }
+  RewriteRaw(dir.path(), [](rocksdb::DB&, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+    rocksdb::WriteBatch batch;
+    batch.Delete(handles[0], internal::kMetaIndexedThrough);
+    return batch;
+  });
+  auto ledger = OpenLedger(dir.path());
+  CHECK(ledger->Stats()->indexed_position == 10);
+  auto page = ledger->ReadStream("s", 0, kReadPageEventsMax);
+  REQUIRE(page.ok());
+  CHECK(page->records.size() == 10);
+  CHECK(AppendOne(*ledger, "e10", "s", ExpectedRevision::Exact(9)).code == AppendCode::kAppended);
 }
 
 TEST_CASE("stream heads leave the writer's cache only once the index holds them") {
