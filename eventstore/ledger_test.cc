@@ -299,6 +299,35 @@ TEST_CASE("the indexes trail the records: reads scan what they lack, open derive
   CHECK(next.revision == 20);
 }
 
+TEST_CASE("PeekEventType reads the type from stored bytes, and nothing from broken ones") {
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  const std::vector<std::string> types = {"t.v1", "com.example.a-much-longer.type.name.v2",
+                                          std::string(kTypeBytesMax, 'x')};
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto o = ledger->Append(Propose(MakeEvent(types[i], "/src", "e" + std::to_string(i),
+                                              R"({"pad":")" + std::string(300 * i, 'p') + "\"}"),
+                                    "s"));
+    REQUIRE(o.code == AppendCode::kAppended);
+  }
+  std::vector<std::string> stored;
+  REQUIRE(ledger->Scan(1, [&](uint64_t, std::string_view bytes) {
+    stored.emplace_back(bytes);
+    return true;
+  }).ok());
+  REQUIRE(stored.size() == types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto type = PeekEventType(stored[i]);
+    REQUIRE(type.has_value());
+    CHECK(*type == types[i]);
+    // Cut anywhere before the type's last byte, or garbage: no type.
+    for (size_t cut : {size_t{0}, size_t{3}, stored[i].size() / 2}) {
+      CHECK_FALSE(PeekEventType(std::string_view(stored[i]).substr(0, cut)).has_value());
+    }
+  }
+  CHECK_FALSE(PeekEventType(std::string(200, '\xff')).has_value());
+}
+
 TEST_CASE("a ledger from before indexed_through: its indexes were written with its records") {
   TempDir dir;
   {

@@ -1,5 +1,8 @@
 #include "annals/eventstore/record.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "annals/base/assert.h"
 
 namespace annals::eventstore {
@@ -66,6 +69,47 @@ Status DecodeRecord(std::string_view stored, Record* record) {
     return Status::Corruption("record prev_hash is not 32 bytes");
   }
   return Status::Ok();
+}
+
+namespace {
+
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::internal::WireFormatLite;
+
+// The field `tag` names, as a view into `in`'s array: the next length-delimited field with that
+// tag, skipping the others; nullopt when the bytes end or do not parse first.
+std::optional<std::string_view> FindField(CodedInputStream& in, uint32_t tag) {
+  for (uint32_t t = in.ReadTag(); t != 0; t = in.ReadTag()) {
+    if (t != tag) {
+      if (!WireFormatLite::SkipField(&in, t)) return std::nullopt;
+      continue;
+    }
+    uint32_t length = 0;
+    const void* data = nullptr;
+    int available = 0;
+    if (!in.ReadVarint32(&length) || !in.GetDirectBufferPointer(&data, &available) ||
+        static_cast<uint32_t>(available) < length) {
+      return std::nullopt;
+    }
+    return std::string_view(static_cast<const char*>(data), length);
+  }
+  return std::nullopt;
+}
+
+// CloudEvent.type: field 4, length-delimited (schemas/annals/v1/cloudevents.proto).
+constexpr uint32_t kCloudEventTypeTag = (4 << 3) | 2;
+
+}  // namespace
+
+std::optional<std::string_view> PeekEventType(std::string_view stored) {
+  if (stored.size() < kHashSuffixSize || stored.size() > INT32_MAX) return std::nullopt;
+  CodedInputStream record(reinterpret_cast<const uint8_t*>(stored.data()),
+                          static_cast<int>(stored.size() - kHashSuffixSize));
+  const std::optional<std::string_view> event = FindField(record, static_cast<uint8_t>(kEventTag));
+  if (!event) return std::nullopt;
+  CodedInputStream fields(reinterpret_cast<const uint8_t*>(event->data()),
+                          static_cast<int>(event->size()));
+  return FindField(fields, kCloudEventTypeTag);
 }
 
 Status CheckRecordHash(std::string_view stored, const Record& decoded, Sha256Hasher* hasher) {

@@ -311,6 +311,17 @@ Status BadRow(std::string_view did, std::string_view what) {
   return Status::Corruption("agents view row of " + std::string(did) + ": " + std::string(what));
 }
 
+// The event types the view folds: agent events (internal::IsAgentEvent), the federation's card
+// events, and the OSSA interop events.
+using internal::IsAgentEvent;
+bool IsFederationEvent(std::string_view type) {
+  return type == types::kAgentCardsSynced || type == types::kAgentCardRemoved;
+}
+bool IsOssaEvent(std::string_view type) {
+  return type == types::kOssaAgentPublished || type == types::kOssaAgentUpdated ||
+         type == types::kOssaAgentDeprecated;
+}
+
 // How a card event treats the stored agent.
 enum class CardKind : uint8_t {
   kRegister,  // (re-)registration: a fresh history, status active
@@ -325,6 +336,9 @@ class AgentsViewImpl final : public AgentsView {
 
   Status Apply(const FoldContext& context, const eventstore::Record& record,
                ViewTxn& txn) override;
+  bool Wants(std::string_view type) const override {
+    return IsAgentEvent(type) || IsFederationEvent(type) || IsOssaEvent(type);
+  }
   Status Load(const ViewReader& reader) override;
   void Commit(const ViewReader& reader) override;
   void Abort() override {
@@ -388,12 +402,10 @@ class AgentsViewImpl final : public AgentsView {
 Status AgentsViewImpl::Apply(const FoldContext& context, const eventstore::Record& record,
                              ViewTxn& txn) {
   const std::string& type = record.event().type();
-  bool agent_event = type == types::kAgentRegistered || type == types::kAgentCardUpdated ||
-                     type == types::kAgentDeprecated || type == types::kAgentRemoved;
-  bool federation_event = type == types::kAgentCardsSynced || type == types::kAgentCardRemoved;
-  bool ossa_event = type == types::kOssaAgentPublished || type == types::kOssaAgentUpdated ||
-                    type == types::kOssaAgentDeprecated;
-  if (!agent_event && !federation_event && !ossa_event) return Status::Ok();
+  if (!Wants(type)) return Status::Ok();
+  const bool agent_event = IsAgentEvent(type);
+  const bool federation_event = IsFederationEvent(type);
+  const bool ossa_event = IsOssaEvent(type);
   bool own = context.IsOwn(record);
   // Federation events describe this registry's own relationships: a peer's copies are history.
   if (federation_event && !own) return Status::Ok();

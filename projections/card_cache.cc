@@ -310,10 +310,7 @@ bool SameSource(const IndexRow& stored, const CardSource& source) {
   return stored.relation != CardRelation::kLocal && stored.peer_id == source.peer_id;
 }
 
-bool IsAgentEvent(std::string_view type) {
-  return type == types::kAgentRegistered || type == types::kAgentCardUpdated ||
-         type == types::kAgentDeprecated || type == types::kAgentRemoved;
-}
+using internal::IsAgentEvent;
 
 // --- The projection ---
 
@@ -322,9 +319,18 @@ class CardCacheView final : public Projection {
   std::string_view name() const override { return kCardCacheView; }
   uint32_t version() const override { return 1; }
 
+  bool Wants(std::string_view type) const override {
+    return IsAgentEvent(type) || type == types::kAgentCardsSynced ||
+           type == types::kAgentCardRemoved || type == types::kRegistryCardFetched ||
+           type == types::kRegistryCardEdited || type == types::kPolicyHashPublished ||
+           type == types::kPeerAdded || type == types::kPeerRemoved ||
+           type == types::kPeerStatusChanged;
+  }
+
   Status Apply(const FoldContext& context, const eventstore::Record& record,
                ViewTxn& txn) override {
     const std::string& type = record.event().type();
+    if (!Wants(type)) return Status::Ok();
     const bool own = context.IsOwn(record);
     // Agent events of a peer's origin are that peer's agents; every other kind counts only
     // when this registry recorded it (EVENTS.md, "Whose events a view reads").

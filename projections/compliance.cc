@@ -193,6 +193,9 @@ class ComplianceView final : public Projection {
   std::string_view name() const override { return kComplianceView; }
   uint32_t version() const override { return kComplianceViewVersion; }
   Status Apply(const FoldContext& context, const eventstore::Record& record, ViewTxn& txn) override;
+  bool Wants(std::string_view type) const override {
+    return internal::Classify(kTypes, type, Kind::kOther) != Kind::kOther;
+  }
 
  private:
   // The peer's row; a fresh one (not known) when it has none.

@@ -217,6 +217,9 @@ class PeersView final : public Projection {
   std::string_view name() const override { return kPeersView; }
   uint32_t version() const override { return kPeersViewVersion; }
   Status Apply(const FoldContext& context, const eventstore::Record& record, ViewTxn& txn) override;
+  bool Wants(std::string_view type) const override {
+    return internal::Classify(kTypes, type, Kind::kOther) != Kind::kOther;
+  }
 
  private:
   Result<std::optional<Peer>> LoadPeer(ViewTxn& txn, std::string_view peer_id);

@@ -272,6 +272,11 @@ class Runner::Impl {
                                    std::to_string(position) + ": a projection never skips");
         return false;
       }
+      if (const auto type = eventstore::PeekEventType(stored); type && !projection.Wants(*type)) {
+        ++expected;
+        ++events;
+        return events < kFoldBatchEventsMax && batch->data_bytes() < kFoldBatchBytesMax;
+      }
       inner = eventstore::DecodeRecord(stored, &record);
       if (inner.ok() && record.position() != position) {
         inner = Status::Corruption("record at position " + std::to_string(position) +

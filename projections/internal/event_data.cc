@@ -2,8 +2,15 @@
 
 #include "annals/base/time_format.h"
 #include "annals/eventstore/cloudevent.h"
+#include "annals/schemas/event_types.h"
 
 namespace annals::projections::internal {
+
+bool IsAgentEvent(std::string_view type) {
+  namespace types = schemas::event_types;
+  return type == types::kAgentRegistered || type == types::kAgentCardUpdated ||
+         type == types::kAgentDeprecated || type == types::kAgentRemoved;
+}
 
 std::optional<simdjson::dom::object> ParseData(simdjson::dom::parser& parser,
                                                const eventstore::Record& record) {

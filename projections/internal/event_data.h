@@ -15,6 +15,10 @@
 
 namespace annals::projections::internal {
 
+// registry.agent.registered / card_updated / deprecated / removed: an agent's own history (of
+// this registry, or of a peer by the record's origin).
+bool IsAgentEvent(std::string_view type);
+
 // What a view makes of an event type: a view classifies a record's type through a table of
 // these (type names from annals/schemas/event_types.h).
 template <typename Kind>

@@ -12,6 +12,7 @@
 // Thread-safety: free functions, no shared state.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,11 @@ std::string EncodeRecord(Record* record, std::string_view event_bytes, Sha256Has
 // Decodes stored bytes. Checks the suffix layout and that it parses; does not recompute the
 // hash (CheckRecordHash does). Corruption names what is wrong.
 Status DecodeRecord(std::string_view stored, Record* record);
+
+// The event's type, read from stored bytes without decoding the record (a few varints and a
+// view into `stored`); nullopt when the bytes do not have the layout above (DecodeRecord then
+// says what is wrong). For readers that skip most records by type.
+std::optional<std::string_view> PeekEventType(std::string_view stored);
 
 // Recomputes the hash of stored bytes from its body and `prev_hash`; Corruption on mismatch.
 Status CheckRecordHash(std::string_view stored, const Record& decoded, Sha256Hasher* hasher);

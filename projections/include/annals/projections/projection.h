@@ -47,6 +47,14 @@ class Projection {
   virtual Status Apply(const FoldContext& context, const eventstore::Record& record,
                        ViewTxn& txn) = 0;
 
+  // False for an event type Apply ignores whatever the event says: the runner then passes such
+  // records without decoding them. A view's Apply starts by asking it, so that the two never
+  // disagree. Default: every type.
+  virtual bool Wants(std::string_view type) const {
+    (void)type;
+    return true;
+  }
+
   // Views that keep an in-memory cache of their rows (the agents text index) use these hooks;
   // the defaults do nothing.
   // Load: rebuilds the cache from the rows of `reader` (at open, before any fold).
