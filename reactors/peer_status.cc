@@ -67,16 +67,22 @@ class PeerStatusReactor final : public Reactor {
 
   std::string_view name() const override { return kName; }
 
+  // The status each cause sets; "" for the types this reactor passes.
+  static std::string_view StatusFor(std::string_view type) {
+    if (type == types::kLicenseSuspended) return "SUSPENDED";
+    if (type == types::kLicenseRevoked) return "REVOKED";
+    if (type == types::kLicenseReinstated) return "ACTIVE";
+    if (type == types::kDriftDetected) return "DRIFT";
+    return "";
+  }
+  bool Wants(std::string_view type) const override { return !StatusFor(type).empty(); }
+
   Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
     if (!record.origin().empty() && record.origin() != ledger_->registry_name()) {
       return std::vector<es::ProposedEvent>{};
     }
     const std::string& type = record.event().type();
-    std::string status;
-    if (type == types::kLicenseSuspended) status = "SUSPENDED";
-    if (type == types::kLicenseRevoked) status = "REVOKED";
-    if (type == types::kLicenseReinstated) status = "ACTIVE";
-    if (type == types::kDriftDetected) status = "DRIFT";
+    const std::string status(StatusFor(type));
     if (status.empty()) return std::vector<es::ProposedEvent>{};
 
     simdjson::dom::parser parser;
@@ -139,12 +145,16 @@ class PeerHealthReactor final : public Reactor {
 
   std::string_view name() const override { return kHealthName; }
 
+  bool Wants(std::string_view type) const override {
+    return type == types::kPeerSyncFailed || type == types::kPeerSyncSucceeded;
+  }
+
   Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
     std::vector<es::ProposedEvent> events;
     if (!record.origin().empty() && record.origin() != ledger_->registry_name()) return events;
     const std::string& type = record.event().type();
+    if (!Wants(type)) return events;
     const bool failed = type == types::kPeerSyncFailed;
-    if (!failed && type != types::kPeerSyncSucceeded) return events;
     simdjson::dom::parser parser;
     ANNALS_ASSIGN_OR_RETURN(simdjson::dom::element data, ParseData(parser, record));
     const std::string peer_id = StringMember(data, "peer_id");

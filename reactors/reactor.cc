@@ -62,26 +62,60 @@ class ReactorRunner::Worker {
   void Run() {
     uint64_t position = status().position;
     const std::string checkpoint = "reactor/" + status_.name;
+    uint64_t saved_position = position;
+    auto saved_at = std::chrono::steady_clock::now();
+    std::vector<es::Record> wanted;
     while (!stop_.stopped()) {
       const uint64_t head = ledger_->WaitForHead(position, kTailWaitMs);
-      if (head <= position) continue;
-      auto page = ledger_->ReadAll({.from_position = position + 1, .limit = kReactorPageEventsMax});
-      if (!page.ok()) {
-        Fail(page.status().ToString(), /*final=*/false);
-        if (!stop_.Pause(kRetryBackoffMax)) return;
-        continue;
-      }
-      for (const es::Record& record : page->records) {
-        if (!Handle(record)) return;
-        position = record.position();
+      if (head > position) {
+        uint64_t read_to = position;
+        Status scan = ReadPage(position, &wanted, &read_to);
+        if (!scan.ok()) {
+          Fail(scan.ToString(), /*final=*/false);
+          if (!stop_.Pause(kRetryBackoffMax)) return;
+          continue;
+        }
+        for (const es::Record& record : wanted) {
+          if (!Handle(record)) return;
+          std::lock_guard lock(mu_);
+          status_.position = record.position();
+        }
         std::lock_guard lock(mu_);
-        status_.position = position;
-        ++status_.handled;
+        status_.position = read_to;
+        status_.handled += read_to - position;
+        position = read_to;
       }
       // A hint only: a lost checkpoint replays causes whose events are then Duplicates.
-      Status saved = ledger_->SaveCheckpoint(checkpoint, position);
-      if (!saved.ok()) spdlog::warn("reactor {}: checkpoint: {}", status_.name, saved.ToString());
+      const auto now = std::chrono::steady_clock::now();
+      if (position > saved_position && (!wanted.empty() || now - saved_at >= kIdleCheckpointIntervalMs)) {
+        Status saved = ledger_->SaveCheckpoint(checkpoint, position);
+        if (!saved.ok()) spdlog::warn("reactor {}: checkpoint: {}", status_.name, saved.ToString());
+        saved_position = position;
+        saved_at = now;
+      }
+      wanted.clear();
     }
+  }
+
+  // The records after `position` (at most kReactorPageEventsMax), the ones the reactor wants
+  // decoded into `wanted`; `read_to`: the last position read.
+  Status ReadPage(uint64_t position, std::vector<es::Record>* wanted, uint64_t* read_to) {
+    Status inner;
+    Status scan = ledger_->Scan(position + 1, [&](uint64_t at, std::string_view stored) {
+      if (const auto type = es::PeekEventType(stored); !type || reactor_->Wants(*type)) {
+        es::Record record;
+        inner = es::DecodeRecord(stored, &record);
+        if (inner.ok() && record.position() != at) {
+          inner = Status::Corruption("record at position " + std::to_string(at) +
+                                     " says position " + std::to_string(record.position()));
+        }
+        if (!inner.ok()) return false;
+        wanted->push_back(std::move(record));
+      }
+      *read_to = at;
+      return at - position < kReactorPageEventsMax;
+    });
+    return scan.ok() ? inner : scan;
   }
 
   void Fail(std::string error, bool final) {

@@ -43,6 +43,12 @@ class Reactor {
   // idempotency key and origin. Called once per position, in order, on the reactor's thread;
   // called again for the same position only after an error or a crash.
   virtual Result<std::vector<eventstore::ProposedEvent>> React(const eventstore::Record& record) = 0;
+  // False for an event type React answers with no events whatever the event says: the runner
+  // then passes such records without decoding them. Default: every type.
+  virtual bool Wants(std::string_view type) const {
+    (void)type;
+    return true;
+  }
 };
 
 // The idempotency key of the `index`-th event caused by `position` in `reactor`.
