@@ -590,12 +590,17 @@ Status AgentsViewImpl::Load(const ViewReader& reader) {
 }
 
 void AgentsViewImpl::Commit(const ViewReader& reader) {
+  // Each did's last change of the batch is its state: the earlier ones are passed (an agent
+  // updated many times in one batch is indexed once). The index's order does not depend on
+  // the order documents were added in (text_index.h).
+  std::unordered_set<std::string_view> indexed;
   std::unique_lock lock(mu_);
-  for (const Change& change : pending_) {
-    if (change.removed) {
-      index_.Remove(change.did);
+  for (auto change = pending_.rbegin(); change != pending_.rend(); ++change) {
+    if (!indexed.insert(change->did).second) continue;
+    if (change->removed) {
+      index_.Remove(change->did);
     } else {
-      index_.Upsert(change.did, change.deprecated, change.terms);
+      index_.Upsert(change->did, change->deprecated, change->terms);
     }
   }
   reader_ = reader;
