@@ -1416,12 +1416,7 @@ uint64_t Ledger::Impl::WaitForHead(uint64_t position, std::chrono::milliseconds 
 // Decodes the record stored under `position` and checks it names the same position.
 Result<Record> Ledger::Impl::DecodeAt(uint64_t position, std::string_view stored) const {
   Record record;
-  Status s = DecodeRecord(stored, &record);
-  if (s.ok() && record.position() != position) {
-    s = Status::Corruption("record stored under another position (" +
-                           std::to_string(record.position()) + ")");
-  }
-  if (!s.ok()) return s.WithContext("position " + std::to_string(position));
+  ANNALS_RETURN_IF_ERROR(DecodeRecordAt(position, stored, &record));
   return record;
 }
 

@@ -112,6 +112,15 @@ std::optional<std::string_view> PeekEventType(std::string_view stored) {
   return FindField(fields, kCloudEventTypeTag);
 }
 
+Status DecodeRecordAt(uint64_t position, std::string_view stored, Record* record) {
+  Status s = DecodeRecord(stored, record);
+  if (s.ok() && record->position() != position) {
+    s = Status::Corruption("record stored under another position (" +
+                           std::to_string(record->position()) + ")");
+  }
+  return s.ok() ? s : s.WithContext("position " + std::to_string(position));
+}
+
 Status CheckRecordHash(std::string_view stored, const Record& decoded, Sha256Hasher* hasher) {
   ANNALS_ASSERT(stored.size() >= kHashSuffixSize);
   const std::string_view body = stored.substr(0, stored.size() - kHashSuffixSize);

@@ -87,7 +87,8 @@ class ReactorRunner::Worker {
       }
       // A hint only: a lost checkpoint replays causes whose events are then Duplicates.
       const auto now = std::chrono::steady_clock::now();
-      if (position > saved_position && (!wanted.empty() || now - saved_at >= kIdleCheckpointIntervalMs)) {
+      const bool read_wanted = !wanted.empty();
+      if (position > saved_position && (read_wanted || now - saved_at >= kIdleCheckpointIntervalMs)) {
         Status saved = ledger_->SaveCheckpoint(checkpoint, position);
         if (!saved.ok()) spdlog::warn("reactor {}: checkpoint: {}", status_.name, saved.ToString());
         saved_position = position;
@@ -100,15 +101,12 @@ class ReactorRunner::Worker {
   // The records after `position` (at most kReactorPageEventsMax), the ones the reactor wants
   // decoded into `wanted`; `read_to`: the last position read.
   Status ReadPage(uint64_t position, std::vector<es::Record>* wanted, uint64_t* read_to) {
+    wanted->clear();  // a failed read may have left part of a page
     Status inner;
     Status scan = ledger_->Scan(position + 1, [&](uint64_t at, std::string_view stored) {
       if (const auto type = es::PeekEventType(stored); !type || reactor_->Wants(*type)) {
         es::Record record;
-        inner = es::DecodeRecord(stored, &record);
-        if (inner.ok() && record.position() != at) {
-          inner = Status::Corruption("record at position " + std::to_string(at) +
-                                     " says position " + std::to_string(record.position()));
-        }
+        inner = es::DecodeRecordAt(at, stored, &record);
         if (!inner.ok()) return false;
         wanted->push_back(std::move(record));
       }

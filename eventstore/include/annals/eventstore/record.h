@@ -39,6 +39,9 @@ std::string EncodeRecord(Record* record, std::string_view event_bytes, Sha256Has
 // Decodes stored bytes. Checks the suffix layout and that it parses; does not recompute the
 // hash (CheckRecordHash does). Corruption names what is wrong.
 Status DecodeRecord(std::string_view stored, Record* record);
+// DecodeRecord of the bytes stored under `position`, and the check that the record names the
+// same position. Corruption says which position.
+Status DecodeRecordAt(uint64_t position, std::string_view stored, Record* record);
 
 // The event's type, read from stored bytes without decoding the record (a few varints and a
 // view into `stored`); nullopt when the bytes do not have the layout above (DecodeRecord then

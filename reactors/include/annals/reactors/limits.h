@@ -17,9 +17,9 @@ inline constexpr size_t kReactorPageEventsMax = 256;
 inline constexpr std::chrono::milliseconds kRetryBackoffMin{50};
 inline constexpr std::chrono::milliseconds kRetryBackoffMax{5000};
 inline constexpr int kReactorAttemptsMax = 5;
-// A reactor saves its checkpoint after each page that caused a reaction, and otherwise (pages of
-// records it passes) at most this often: a checkpoint is a hint, and replaying records a
-// reactor passes costs it only their types.
+// A reactor saves its checkpoint after each page holding records of a type it wants, and
+// otherwise (pages of records it passes) at most this often: a checkpoint is a hint, and
+// replaying records a reactor passes costs it only their types.
 inline constexpr std::chrono::milliseconds kIdleCheckpointIntervalMs{1000};
 // How long a reactor thread sleeps in the ledger's tail before looking at Stop again.
 inline constexpr std::chrono::milliseconds kTailWaitMs{500};
