@@ -8,17 +8,18 @@
 
 #include <chrono>
 #include <csignal>
-#include <functional>
 #include <random>
 #include <thread>
 
 #include "annals/testing/child_process.h"
+#include "annals/testing/json_lines.h"
 #include "annals/testing/test_util.h"
 
 namespace annals {
 namespace {
 
 using testing::ChildProcess;
+using testing::ForEachJsonLine;
 using testing::RunCommand;
 using testing::TempDir;
 
@@ -26,21 +27,6 @@ constexpr int kRounds = 12;
 constexpr int kAgents = 20000;
 
 std::string Annalsctl() { return testing::BinDir() + "/annalsctl"; }
-
-// Calls `visit` with each non-empty line of `out` parsed as JSON.
-void ForEachJsonLine(const std::string& out, const std::function<void(simdjson::dom::element)>& visit) {
-  simdjson::dom::parser parser;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t end = out.find('\n', start);
-    std::string line = out.substr(start, end - start);
-    start = end == std::string::npos ? out.size() : end + 1;
-    if (line.empty()) continue;
-    simdjson::dom::element e;
-    REQUIRE(parser.parse(line).get(e) == simdjson::SUCCESS);
-    visit(e);
-  }
-}
 
 TEST_CASE("views survive SIGKILL in the middle of a fold") {
   TempDir dir;
