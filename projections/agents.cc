@@ -1,17 +1,23 @@
 #include "annals/projections/agents.h"
 
+#include <pthread.h>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include <boost/unordered/unordered_flat_set.hpp>
 
 #include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
@@ -222,6 +228,24 @@ std::vector<internal::TermWeight> TermsOf(const CardFields& fields) {
   return terms;
 }
 
+// What the index holds of a stored row.
+struct IndexedRow {
+  bool deprecated = false;
+  std::vector<internal::TermWeight> terms;
+};
+
+// The index entry of a row (JSON text); nullopt when it is not a JSON object.
+std::optional<IndexedRow> IndexRow(dom::parser& parser, std::string_view row_json) {
+  std::optional<dom::object> row = internal::ParseRow(parser, row_json);
+  if (!row) return std::nullopt;
+  return IndexedRow{StringField(*row, "status") == kStatusDeprecated, TermsOf(FromRow(*row))};
+}
+
+uint64_t DidHash(std::string_view did) { return std::hash<std::string_view>()(did); }
+
+// Batches committed in a bulk fold and not yet indexed, at most (AgentsViewImpl::Commit).
+constexpr size_t kBulkBatchesQueuedMax = 2;
+
 void WriteStrings(JsonWriter& writer, const std::optional<dom::array>& array) {
   writer.BeginArray();
   ForEachString(array, [&](std::string_view value) { writer.String(value); });
@@ -345,6 +369,9 @@ class AgentsViewImpl final : public AgentsView {
     pending_.clear();
     batch_dids_.clear();
   }
+  void BeginBulk() override;
+  void EndBulk() override;
+  ~AgentsViewImpl() override { EndBulk(); }
 
   Result<std::string> AgentJson(std::string_view did) const override;
   Result<std::string> DiscoverJson(std::string_view text, size_t limit,
@@ -357,12 +384,17 @@ class AgentsViewImpl final : public AgentsView {
     RowState state;
     dom::object row;
   };
-  // A change of the index queued by Apply for the next Commit.
+  // A change of the index queued by Apply for the next Commit: the row as written, or its
+  // removal. The index is derived from rows (IndexRow), at Load and at Commit alike.
   struct Change {
     std::string did;
     bool removed = false;
-    bool deprecated = false;
-    std::vector<internal::TermWeight> terms;
+    std::string row;  // when not removed
+  };
+  // One batch for the bulk indexer: its changes, and the rows they were committed to.
+  struct BulkBatch {
+    std::vector<Change> changes;
+    ViewReader reader;
   };
   using SourceMatch = std::function<bool(const Source&)>;
 
@@ -381,17 +413,32 @@ class AgentsViewImpl final : public AgentsView {
   Result<std::optional<Stored>> ReadStored(ViewTxn& txn, std::string_view did);
   void WriteRow(ViewTxn& txn, std::string_view did, const CardFields& fields,
                 const Source& source, const RowState& state);
+  // Applies each did's last change of `changes` to the index, and pins `reader`.
+  void IndexChanges(std::vector<Change>& changes, const ViewReader& reader, dom::parser& parser);
+  void BulkIndexerLoop();
 
   Result<std::string> ListJson(std::string_view text, size_t limit,
                                std::string_view cursor) const;
 
-  // Fold thread only. (The fold thread also reads index_ without the lock: it is the only
-  // thread that writes it.)
+  // Fold thread only. (Outside bulk folds the fold thread also reads index_ without the lock:
+  // it is then the only thread that writes it.)
   dom::parser data_parser_;  // event data
   dom::parser row_parser_;   // stored rows
   std::vector<Change> pending_;
   // The dids whose rows the batch being folded wrote or deleted.
   std::unordered_set<std::string, internal::StringHash, std::equal_to<>> batch_dids_;
+
+  // Bulk folds (BeginBulk..EndBulk): Commit queues its changes for the bulk indexer thread,
+  // which derives the terms and updates the index in commit order while the fold thread goes
+  // on; ReadStored asks bulk_dids_ (hashes of the dids given a row; a shadow starts empty)
+  // instead of the index that thread is writing. At most kBulkBatchesQueuedMax batches wait.
+  bool bulk_ = false;  // fold thread
+  boost::unordered_flat_set<uint64_t> bulk_dids_;  // fold thread
+  std::thread bulk_indexer_;
+  std::mutex bulk_mu_;
+  std::condition_variable bulk_cv_;
+  std::deque<BulkBatch> bulk_queue_;  // guarded by bulk_mu_
+  bool bulk_stop_ = false;            // guarded by bulk_mu_
 
   // The index and the snapshot of the rows it was built from, swapped together.
   mutable std::shared_mutex mu_;
@@ -530,7 +577,7 @@ Status AgentsViewImpl::ApplyRemoval(ViewTxn& txn, std::string_view did,
   if (!stored || !match(stored->source)) return Status::Ok();
   txn.Delete(AgentKey(did));
   batch_dids_.emplace(did);
-  pending_.push_back({std::string(did), /*removed=*/true, false, {}});
+  pending_.push_back({std::string(did), /*removed=*/true, {}});
   return Status::Ok();
 }
 
@@ -539,7 +586,8 @@ Result<std::optional<AgentsViewImpl::Stored>> AgentsViewImpl::ReadStored(ViewTxn
   // A did the committed index does not hold and this batch has not written has no row: the
   // index always mirrors the committed rows (Load, or folding from an empty generation), so a
   // registration of a new agent needs no read.
-  if (!batch_dids_.contains(did) && !index_.Contains(did)) return std::optional<Stored>();
+  const bool known = bulk_ ? bulk_dids_.contains(DidHash(did)) : index_.Contains(did);
+  if (!batch_dids_.contains(did) && !known) return std::optional<Stored>();
   ANNALS_ASSIGN_OR_RETURN(std::optional<std::string> value, txn.Get(AgentKey(did)));
   if (!value) return std::optional<Stored>();
   std::optional<dom::object> row = internal::ParseRow(row_parser_, *value);
@@ -560,10 +608,11 @@ Result<std::optional<AgentsViewImpl::Stored>> AgentsViewImpl::ReadStored(ViewTxn
 
 void AgentsViewImpl::WriteRow(ViewTxn& txn, std::string_view did, const CardFields& fields,
                               const Source& source, const RowState& state) {
-  txn.Put(AgentKey(did), RenderRow(did, fields, source, state));
+  std::string row = RenderRow(did, fields, source, state);
+  txn.Put(AgentKey(did), row);
   batch_dids_.emplace(did);
-  pending_.push_back(
-      {std::string(did), false, state.status == kStatusDeprecated, TermsOf(fields)});
+  if (bulk_) bulk_dids_.insert(DidHash(did));
+  pending_.push_back({std::string(did), false, std::move(row)});
 }
 
 Status AgentsViewImpl::Load(const ViewReader& reader) {
@@ -571,12 +620,12 @@ Status AgentsViewImpl::Load(const ViewReader& reader) {
   Status inner;
   Status scan = reader.Scan(kAgentKeyPrefix, "", [&](std::string_view key, std::string_view value) {
     std::string_view did = key.substr(kAgentKeyPrefix.size());
-    std::optional<dom::object> row = internal::ParseRow(row_parser_, value);
+    std::optional<IndexedRow> row = IndexRow(row_parser_, value);
     if (!row) {
       inner = BadRow(did, "not a JSON object");
       return false;
     }
-    index.Upsert(did, StringField(*row, "status") == kStatusDeprecated, TermsOf(FromRow(*row)));
+    index.Upsert(did, row->deprecated, row->terms);
     return true;
   });
   ANNALS_RETURN_IF_ERROR(scan);
@@ -589,24 +638,87 @@ Status AgentsViewImpl::Load(const ViewReader& reader) {
   return Status::Ok();
 }
 
-void AgentsViewImpl::Commit(const ViewReader& reader) {
+void AgentsViewImpl::IndexChanges(std::vector<Change>& changes, const ViewReader& reader,
+                                  dom::parser& parser) {
   // Each did's last change of the batch is its state: the earlier ones are passed (an agent
   // updated many times in one batch is indexed once). The index's order does not depend on
-  // the order documents were added in (text_index.h).
-  std::unordered_set<std::string_view> indexed;
+  // the order documents were added in (text_index.h). Terms are derived before the lock.
+  struct Indexed {
+    std::string_view did;
+    std::optional<IndexedRow> row;  // none: removed
+  };
+  std::vector<Indexed> indexed;
+  std::unordered_set<std::string_view> seen;
+  for (auto change = changes.rbegin(); change != changes.rend(); ++change) {
+    if (!seen.insert(change->did).second) continue;
+    Indexed entry{change->did, std::nullopt};
+    if (!change->removed) {
+      entry.row = IndexRow(parser, change->row);
+      ANNALS_ASSERT_MSG(entry.row.has_value(), "a row RenderRow wrote does not parse");
+    }
+    indexed.push_back(std::move(entry));
+  }
   std::unique_lock lock(mu_);
-  for (auto change = pending_.rbegin(); change != pending_.rend(); ++change) {
-    if (!indexed.insert(change->did).second) continue;
-    if (change->removed) {
-      index_.Remove(change->did);
+  for (const Indexed& entry : indexed) {
+    if (entry.row) {
+      index_.Upsert(entry.did, entry.row->deprecated, entry.row->terms);
     } else {
-      index_.Upsert(change->did, change->deprecated, change->terms);
+      index_.Remove(entry.did);
     }
   }
   reader_ = reader;
-  lock.unlock();
-  pending_.clear();
+}
+
+void AgentsViewImpl::Commit(const ViewReader& reader) {
   batch_dids_.clear();
+  if (!bulk_) {
+    IndexChanges(pending_, reader, row_parser_);
+    pending_.clear();
+    return;
+  }
+  std::unique_lock lock(bulk_mu_);
+  bulk_cv_.wait(lock, [&] { return bulk_queue_.size() < kBulkBatchesQueuedMax; });
+  bulk_queue_.push_back({std::move(pending_), reader});
+  pending_ = {};
+  lock.unlock();
+  bulk_cv_.notify_all();
+}
+
+void AgentsViewImpl::BeginBulk() {
+  ANNALS_ASSERT(!bulk_ && pending_.empty());
+  bulk_ = true;
+  bulk_stop_ = false;
+  bulk_indexer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "annals-bulkidx");
+    BulkIndexerLoop();
+  });
+}
+
+void AgentsViewImpl::EndBulk() {
+  if (!bulk_) return;
+  {
+    std::lock_guard lock(bulk_mu_);
+    bulk_stop_ = true;
+  }
+  bulk_cv_.notify_all();
+  bulk_indexer_.join();  // after the queue is empty
+  bulk_ = false;
+  bulk_dids_ = {};
+}
+
+void AgentsViewImpl::BulkIndexerLoop() {
+  dom::parser parser;
+  std::unique_lock lock(bulk_mu_);
+  for (;;) {
+    bulk_cv_.wait(lock, [&] { return bulk_stop_ || !bulk_queue_.empty(); });
+    if (bulk_queue_.empty()) return;  // stopping, and every batch is indexed
+    BulkBatch batch = std::move(bulk_queue_.front());
+    bulk_queue_.pop_front();
+    lock.unlock();
+    bulk_cv_.notify_all();  // room for the fold thread's next batch
+    IndexChanges(batch.changes, batch.reader, parser);
+    lock.lock();
+  }
 }
 
 Result<std::string> AgentsViewImpl::AgentJson(std::string_view did) const {

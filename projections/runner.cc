@@ -110,6 +110,7 @@ class Runner::Impl {
       std::lock_guard fold_lock(slot->fold_mu);
       if (to == 0) target = LivePosition(*slot);  // the live view cannot move now
       ANNALS_RETURN_IF_ERROR(FoldShadow(*slot, &shadow, target, progress));
+      shadow.projection->EndBulk();
       std::lock_guard lock(slot->mu);
       ANNALS_RETURN_IF_ERROR(db_->Swap(slot->spec.name, slot->version, shadow.generation));
       slot->live = std::move(shadow.projection);
@@ -141,6 +142,7 @@ class Runner::Impl {
     {
       std::lock_guard fold_lock(slot->fold_mu);
       ANNALS_RETURN_IF_ERROR(FoldShadow(*slot, &shadow, LivePosition(*slot), progress));
+      shadow.projection->EndBulk();
       ANNALS_ASSIGN_OR_RETURN(live_rows, db_->Reader(slot->spec.name));
       ANNALS_ASSIGN_OR_RETURN(shadow_rows, db_->Reader(slot->spec.name, shadow.generation));
     }
@@ -367,6 +369,7 @@ class Runner::Impl {
 
   Status BeginShadow(Slot& slot, ShadowFold* shadow) {
     shadow->projection = slot.spec.make();
+    shadow->projection->BeginBulk();  // nobody reads it before EndBulk (swap, compare)
     {
       std::lock_guard lock(slot.mu);
       shadow->generation = slot.generation + 1;

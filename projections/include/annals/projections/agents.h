@@ -3,10 +3,13 @@
 // pods). The rules, the rows and the JSON are in docs/views/agents.md.
 //
 // Rows (one per did, key "a/<did>") hold the agent document as the queries serve it. The text
-// index behind Discover lives in memory: rebuilt from the rows by Load, and updated by Commit
-// with the changes Apply queued since the last Commit (Abort drops them). Each Commit also pins
-// a snapshot of the rows at the committed position, and every query reads that snapshot and the
-// index together, so an answer is the view at exactly the position it reports.
+// index behind Discover lives in memory and is derived from the rows: by Load from all of them,
+// and by Commit from the rows Apply wrote since the last Commit (Abort drops them). Each Commit
+// also pins a snapshot of the rows at the committed position, and every query reads that
+// snapshot and the index together, so an answer is the view at exactly the position it reports.
+// In a bulk fold (BeginBulk..EndBulk: a rebuild's or a check's shadow, which nobody queries)
+// Commit hands the rows to a thread of the view's own, which indexes them in commit order while
+// the fold goes on; EndBulk waits for it.
 //
 // Thread-safety: Apply, Load, Commit and Abort run on the fold thread (projection.h). AgentJson
 // and DiscoverJson may be called from any number of threads at any time, also while the view

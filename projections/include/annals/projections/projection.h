@@ -67,6 +67,13 @@ class Projection {
   virtual void Commit(const ViewReader& reader) { (void)reader; }
   // Abort: the events applied since the last Commit or Abort were not committed.
   virtual void Abort() {}
+  // Bulk folds: the runner folds a shadow that nobody reads until it is swapped in (a rebuild,
+  // a check) between BeginBulk and EndBulk, on a fresh projection with no rows. Meanwhile a
+  // view may finish a Commit's cache work later, on a thread of its own. EndBulk returns once
+  // every Commit so far shows in the cache; from then on each Commit is complete when it
+  // returns. The defaults do nothing (Commit is always complete).
+  virtual void BeginBulk() {}
+  virtual void EndBulk() {}
 };
 
 }  // namespace annals::projections
