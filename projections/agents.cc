@@ -189,13 +189,17 @@ std::vector<internal::TermWeight> TermsOf(const CardFields& fields) {
   ForEachString(fields.tags, count);
   std::string buffer;
   buffer.reserve(text_bytes);
+  // Sorted by hash first: equal texts end up next to each other, and most comparisons are of
+  // two integers rather than two strings. (The order of the terms returned does not matter.)
   struct Token {
+    size_t hash;
     std::string_view text;
     Field field;
     bool operator<(const Token& other) const {
+      if (hash != other.hash) return hash < other.hash;
       return text != other.text ? text < other.text : field < other.field;
     }
-    bool operator==(const Token& other) const = default;
+    bool operator==(const Token& other) const { return text == other.text && field == other.field; }
   };
   std::vector<Token> tokens;
   auto add = [&](std::string_view text, Field field) {
@@ -203,7 +207,8 @@ std::vector<internal::TermWeight> TermsOf(const CardFields& fields) {
       ANNALS_ASSERT(buffer.size() + token.size() <= buffer.capacity());
       size_t at = buffer.size();
       buffer.append(token);
-      tokens.push_back({std::string_view(buffer).substr(at, token.size()), field});
+      std::string_view copy = std::string_view(buffer).substr(at, token.size());
+      tokens.push_back({std::hash<std::string_view>()(copy), copy, field});
     });
   };
   add(fields.name, Field::kName);
@@ -218,6 +223,7 @@ std::vector<internal::TermWeight> TermsOf(const CardFields& fields) {
   std::sort(tokens.begin(), tokens.end());
   tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
   std::vector<internal::TermWeight> terms;
+  terms.reserve(tokens.size());
   for (const Token& token : tokens) {
     if (!terms.empty() && terms.back().term == token.text) {
       terms.back().weight += FieldWeight(token.field);
