@@ -74,6 +74,47 @@ TEST_CASE("json writer output parses back") {
   CHECK(n == 18446744073709551615ull);
 }
 
+TEST_CASE("json strings: every byte at every offset of a block escapes as one at a time would") {
+  // A byte-at-a-time reference for AppendJsonString, which scans sixteen bytes at a time.
+  auto reference = [](std::string_view value) {
+    std::string out = "\"";
+    for (unsigned char c : value) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          if (c < 0x20) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\u00";
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xf]);
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+      }
+    }
+    return out + "\"";
+  };
+  for (size_t length : {0, 1, 15, 16, 17, 31, 32, 33, 47, 64}) {
+    for (size_t at = 0; at < length; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string value(length, 'a');
+        value[at] = static_cast<char>(byte);
+        if (at + 1 < length) value[length - 1] = '"';  // a second one later in the string
+        std::string out;
+        AppendJsonString(&out, value);
+        INFO("length " << length << ", byte " << byte << " at " << at);
+        REQUIRE(out == reference(value));
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace annals
 

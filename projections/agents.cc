@@ -290,9 +290,12 @@ void WriteCardData(JsonWriter& writer, const std::optional<dom::object>& card,
   writer.EndObject();
 }
 
+// A row's text and its A2A card, together, seldom exceed this: RenderRow starts with room for it.
+constexpr size_t kRowBytesTypical = 2048;
+
 std::string RenderRow(std::string_view did, const CardFields& fields, const Source& source,
                       const RowState& state) {
-  JsonWriter writer;
+  JsonWriter writer(kRowBytesTypical);
   writer.BeginObject();
   writer.Member("did", did).Member("name", fields.name).Member("description", fields.description);
   writer.Member("version", fields.version).Member("url", fields.url);

@@ -16,6 +16,8 @@ namespace annals {
 class JsonWriter {
  public:
   JsonWriter() = default;
+  // Room for `bytes` of output before the buffer grows (a hint: it does not limit the output).
+  explicit JsonWriter(size_t bytes) { out_.reserve(bytes); }
 
   JsonWriter& BeginObject();
   JsonWriter& EndObject();
