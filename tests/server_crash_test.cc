@@ -35,6 +35,7 @@ constexpr int kClients = 8;
 constexpr int kRoundsMax = 12;
 constexpr int kMidWorkKillsWanted = 4;
 constexpr int kVariantOneIn = 8;  // posts with the other content
+constexpr int kFinalPassesMax = 3;
 
 // A post to make: the key's number, and which of its two contents.
 struct Post {
@@ -149,7 +150,10 @@ TEST_CASE("annalsd killed with SIGKILL under concurrent appends of overlapping k
   {
     Annalsd server({.data_dir = data});
     REQUIRE(server.listening());
-    RunClients(clients, server.port(), &answers);
+    // A client whose request timed out stops; it goes on with the next pass.
+    for (int pass = 0; pass < kFinalPassesMax && !AllDone(clients); ++pass) {
+      RunClients(clients, server.port(), &answers);
+    }
     REQUIRE(AllDone(clients));
     CHECK(server.Stop(SIGTERM) == 0);
   }
