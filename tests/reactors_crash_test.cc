@@ -31,6 +31,8 @@ constexpr int kPeers = 4;
 constexpr int kRoundsMax = 16;
 // Rounds whose kill must land after some reactions and before the last.
 constexpr int kMidWorkKillsWanted = 6;
+// The longest a round lets annalsd run before the kill (the wait grows while kills land early).
+constexpr int kDelayMaxMs = 5000;
 constexpr auto kFinalRunWaitMax = std::chrono::seconds(120);
 constexpr char kStatusChanged[] = "registry.peer.status_changed.v1";
 
@@ -137,7 +139,7 @@ TEST_CASE("reactors killed with SIGKILL at random instants react to every cause 
     const size_t now = Lines(Read(data, kStatusChanged));
     INFO("round " << round << ": " << reacted << " -> " << now << " reactions");
     CHECK(now >= reacted);  // nothing acknowledged is lost
-    if (now == reacted) delay_max_ms = delay_max_ms * 3 / 2;
+    if (now == reacted) delay_max_ms = std::min(delay_max_ms * 3 / 2, kDelayMaxMs);
     if (now > reacted && now < expected.size()) ++mid_work_kills;
     reacted = now;
     if (reacted == expected.size()) break;
