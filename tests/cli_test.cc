@@ -1,8 +1,8 @@
 // Goal: annalsctl does what docs/cli.md says, as a user runs it: import answers one line per
 // input line in input order, refusing bad lines by attribute while the rest are recorded; refused
 // input writes nothing; export then import into an empty ledger reproduces the events with their
-// streams, keys, origins and positions; read filters; exit codes are 0, 1 (refused) and 2
-// (could not run).
+// streams, keys, origins and positions; read filters; bench --repeat answers with one run's
+// figures marked with the number of runs; exit codes are 0, 1 (refused) and 2 (could not run).
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
@@ -167,6 +167,24 @@ TEST_CASE("read filters and pages") {
   REQUIRE(page.size() == 3);
   CHECK(Field(page[0], "position") == "5");
   CHECK(Field(page[2], "position") == "7");
+}
+
+TEST_CASE("bench --repeat: each figure is one of its runs, marked with their number") {
+  // The rates themselves are never asserted (docs/BENCHMARKS.md); only the shape of the answer.
+  testing::TempDir dir;
+  auto bench = RunCommand({testing::BinDir() + "/annalsctl", "bench", "--quick", "--only",
+                           "single-writer", "--repeat", "3", "--json", "--dir", dir.Sub("b")});
+  REQUIRE(bench.exit_code == 0);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(bench.out).get(doc) == simdjson::SUCCESS);
+  simdjson::dom::array workloads = doc["workloads"].get_array();
+  REQUIRE(workloads.size() == 1);
+  CHECK(std::string_view(workloads.at(0)["name"]) == "single-writer");
+  CHECK(int64_t(workloads.at(0)["runs"]) == 3);
+  CHECK(double(workloads.at(0)["events_per_s"]) > 0);
+  CHECK(double(workloads.at(0)["baseline_events_per_s"]) > 0);
+  CHECK(RunCommand({testing::BinDir() + "/annalsctl", "bench", "--repeat", "0"}).exit_code == 2);
 }
 
 }  // namespace

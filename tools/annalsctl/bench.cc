@@ -8,6 +8,7 @@
 #include <rocksdb/write_batch.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -349,6 +350,27 @@ std::vector<Figure> DedupAtScale(const std::string& dir, const Sizes& n) {
   return {f};
 }
 
+// The `i`-th figure of the median run: ranked by ratio to the baseline measured in the same run
+// where there is one (the two sides share the machine's mood of the moment), else by rate, or
+// by p99 for a latency workload. A median of whole runs, not of each number apart, so that a
+// figure's numbers were all measured together.
+Figure MedianRun(const std::vector<std::vector<Figure>>& runs, size_t i) {
+  std::vector<Figure> all;
+  for (const auto& run : runs) {
+    if (i >= run.size()) Fail("a workload gave a different number of figures from run to run");
+    all.push_back(run[i]);
+  }
+  auto rank = [](const Figure& f) {
+    if (f.p99_ms >= 0) return -f.p99_ms;  // a lower p99 ranks higher
+    if (f.baseline_events_per_s > 0) return f.events_per_s / f.baseline_events_per_s;
+    return f.events_per_s;
+  };
+  std::sort(all.begin(), all.end(), [&](const Figure& a, const Figure& b) { return rank(a) < rank(b); });
+  Figure median = all[all.size() / 2];
+  median.runs = static_cast<int>(all.size());
+  return median;
+}
+
 void Print(const std::vector<Figure>& figures, bool json) {
   if (json) {
     JsonWriter w;
@@ -367,6 +389,7 @@ void Print(const std::vector<Figure>& figures, bool json) {
         w.Key("p99_ms").Double(std::round(1000 * f.p99_ms) / 1000);
       }
       if (!f.target.empty()) w.Member("target", f.target);
+      if (f.runs > 1) w.Member("runs", f.runs);
       w.EndObject();
     }
     w.EndArray().EndObject();
@@ -388,6 +411,9 @@ void Print(const std::vector<Figure>& figures, bool json) {
       std::printf("%-16s p50 %.3f ms, p99 %.3f ms (target %s)\n", "", f.p50_ms, f.p99_ms,
                   f.target.c_str());
     }
+  }
+  if (!figures.empty() && figures.front().runs > 1) {
+    std::printf("(each figure: the median of %d runs, by ratio)\n", figures.front().runs);
   }
 }
 
@@ -424,9 +450,13 @@ int RunBench(const BenchArgs& args) {
   for (const auto& [name, run] : workloads) {
     if (!Selected(args.only, name)) continue;
     if (name == "dedup-at-scale" && args.quick) continue;  // full mode only
-    std::fprintf(stderr, "bench: %s ...\n", name.c_str());
-    for (Figure& f : run(dir + "/" + name, n)) figures.push_back(std::move(f));
-    std::filesystem::remove_all(dir + "/" + name);
+    std::vector<std::vector<Figure>> runs;
+    for (int r = 0; r < args.repeat; ++r) {
+      std::fprintf(stderr, "bench: %s (run %d of %d) ...\n", name.c_str(), r + 1, args.repeat);
+      runs.push_back(run(dir + "/" + name, n));
+      std::filesystem::remove_all(dir + "/" + name);
+    }
+    for (size_t i = 0; i < runs.front().size(); ++i) figures.push_back(MedianRun(runs, i));
   }
   if (temporary) std::filesystem::remove_all(dir);
   Print(figures, args.json);

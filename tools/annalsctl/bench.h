@@ -14,6 +14,8 @@ struct BenchArgs {
   std::string dir;     // scratch directory; "": a fresh one under /tmp, removed after
   std::string only;    // comma-separated workload names; "": all
   std::string sync_mode = "pipelined";  // the ledger's LedgerOptions::SyncMode: pipelined, inline
+  // Each workload runs this many times; a figure reports its median run (bench.cc, MedianRun).
+  int repeat = 1;
 };
 
 int RunBench(const BenchArgs& args);

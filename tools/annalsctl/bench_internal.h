@@ -27,6 +27,7 @@ struct Figure {
   double p50_ms = -1;  // -1: not a latency workload
   double p99_ms = -1;
   std::string target;
+  int runs = 1;  // the runs this figure is the median of (--repeat)
 };
 
 // Events per second since `start`.

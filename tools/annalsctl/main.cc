@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   cmd->add_flag("--json", bench.json, "print JSON instead of a table");
   cmd->add_option("--dir", bench.dir, "scratch directory (default: a fresh temp dir)");
   cmd->add_option("--only", bench.only, "run only these workloads (comma-separated)");
+  cmd->add_option("--repeat", bench.repeat,
+                  "run each workload N times and report the median run (1 to 99)")
+      ->check(CLI::Range(1, 99));
   cmd->add_option("--sync-mode", bench.sync_mode, "the ledger's sync mode: pipelined or inline")
       ->capture_default_str();
   cmd->callback([&] { code = RunBench(bench); });
