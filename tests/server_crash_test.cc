@@ -71,17 +71,17 @@ class Client {
     std::vector<int> keys(kKeys);
     for (int k = 0; k < kKeys; ++k) keys[k] = k;
     std::shuffle(keys.begin(), keys.end(), rng);
-    for (int k : keys) todo_.push_back({k, std::uniform_int_distribution<int>(1, kVariantOneIn)(rng) == 1});
+    for (int k : keys) unanswered_.push_back({k, std::uniform_int_distribution<int>(1, kVariantOneIn)(rng) == 1});
   }
 
-  // Posts until done or until the server stops answering; true when done.
-  bool Run(int port, Answers* answers) {
+  // Posts until every post is answered or the server stops answering.
+  void Run(int port, Answers* answers) {
     HttpClient client(port);
-    while (!todo_.empty()) {
-      const Post post = todo_.front();
+    while (!unanswered_.empty()) {
+      const Post post = unanswered_.front();
       const HttpResponse r = client.Post("/api/v1/events", Body(post), kStructured);
-      if (r.status == 0) return false;  // no answer: the server is gone; post it again later
-      todo_.pop_front();
+      if (r.status == 0) return;  // no answer: the server is gone; post it again later
+      unanswered_.pop_front();
       // On this client's thread: CHECK (a REQUIRE would throw out of the thread).
       if (r.status != 201 && r.status != 409 && r.status != 422) {
         CHECK_MESSAGE(false, "unexpected answer " << r.status << " " << r.body);
@@ -90,13 +90,12 @@ class Client {
       std::lock_guard lock(answers->mu);
       answers->by_key[post.key].push_back({r.status, JsonDoc(r.body).u64("/position"), post.variant});
     }
-    return true;
   }
 
-  bool done() const { return todo_.empty(); }
+  bool done() const { return unanswered_.empty(); }
 
  private:
-  std::deque<Post> todo_;
+  std::deque<Post> unanswered_;
 };
 
 // Runs every client against annalsd until annalsd stops answering or every client is done.

@@ -413,7 +413,7 @@ void Print(const std::vector<Figure>& figures, bool json) {
     }
   }
   if (!figures.empty() && figures.front().runs > 1) {
-    std::printf("(each figure: the median of %d runs, by ratio)\n", figures.front().runs);
+    std::printf("(each figure: its median run of %d, by ratio, or by p99)\n", figures.front().runs);
   }
 }
 
