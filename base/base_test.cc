@@ -2,7 +2,9 @@
 // big-endian coding sorts numerically and round-trips, SHA-256 matches known vectors, and the
 // JSON writer escapes every control character so the output parses back, percent-encoding is
 // exact (either hex case, '+' only in queries, malformed escapes refused), and RFC 3339 times are
-// written in UTC and read with any offset, refusing what does not exist.
+// written in UTC and read with any offset, refusing what does not exist; WorkSharing calls its
+// function once for every item, however many callers share its helper at once; a requested time
+// slice is granted as asked and keeps the thread's nice value.
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
@@ -162,6 +164,86 @@ TEST_CASE("percent-encoding keeps only unreserved characters") {
   for (const std::string s : {"", "plain", "a/b?c=d&e", "\xF0\x9F\x98\x80 %+"}) {
     CHECK(PercentDecode(PercentEncode(s), true) == s);
   }
+}
+
+}  // namespace
+}  // namespace annals
+
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "annals/base/thread_slice.h"
+#include "annals/base/work_sharing.h"
+
+namespace annals {
+namespace {
+
+TEST_CASE("work sharing: every item once, from any number of callers at once") {
+  WorkSharing sharing("test-helper");
+  constexpr int kCallers = 4;
+  constexpr int kRunsPerCaller = 300;
+  std::vector<std::thread> callers;
+  std::atomic<int> wrong{0};
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      for (int run = 0; run < kRunsPerCaller; ++run) {
+        const size_t n = static_cast<size_t>((run * 37 + c * 11) % 300);  // 0 and 1 included
+        auto calls = std::make_unique<std::atomic<int>[]>(n + 1);
+        sharing.Run(n, [&](size_t i) { calls[i].fetch_add(1); });
+        // Run has returned: every call is over, and none is left to come.
+        for (size_t i = 0; i < n; ++i) {
+          if (calls[i].load() != 1) wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  CHECK(wrong.load() == 0);
+}
+
+TEST_CASE("work sharing: the helper's items are done when Run returns") {
+  WorkSharing sharing("test-helper");
+  for (int run = 0; run < 200; ++run) {
+    std::vector<int> done(64, 0);  // plain ints: Run's return must order them before the reads
+    sharing.Run(done.size(), [&](size_t i) {
+      if (i % 7 == 0) std::this_thread::yield();
+      done[i] = 1;
+    });
+    int sum = 0;
+    for (int d : done) sum += d;
+    REQUIRE(sum == 64);
+  }
+}
+
+TEST_CASE("a requested time slice is the thread's, and keeps its nice value") {
+  // On a thread of its own, made nicer first (lowering priority needs no privilege): the request
+  // must keep the nice value it found, and when granted the kernel reports the slice asked for.
+  std::thread([] {
+    const auto tid = static_cast<id_t>(gettid());
+    REQUIRE(setpriority(PRIO_PROCESS, tid, 7) == 0);
+    const bool granted = RequestTimeSlice(std::chrono::microseconds(250));
+    CHECK(getpriority(PRIO_PROCESS, tid) == 7);
+    struct {
+      uint32_t size, policy;
+      uint64_t flags;
+      int32_t nice;
+      uint32_t priority;
+      uint64_t runtime, deadline, period;
+      uint32_t util_min, util_max;
+    } attr{};
+    REQUIRE(syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) == 0);
+    CHECK(attr.policy == SCHED_OTHER);
+    CHECK(attr.nice == 7);
+    MESSAGE("time slice granted: " << granted << ", the kernel reports " << attr.runtime << " ns");
+    if (granted) CHECK(attr.runtime == 250'000);
+  }).join();
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 
 #include "annals/base/assert.h"
 #include "annals/base/coding.h"
+#include "annals/base/work_sharing.h"
 #include "annals/eventstore/limits.h"
 #include "annals/eventstore/rocks_status.h"
 #include "internal/key_filter.h"
@@ -51,6 +52,10 @@ constexpr size_t kIndexRebuildBatchEvents = 4096;
 // writes at most about this many events' entries at a time, holding wal_mu_ briefly.
 constexpr auto kIndexIntervalMs = std::chrono::milliseconds(10);
 constexpr size_t kIndexEagerEvents = 256;
+// A batch of at least this many events is prepared (validated, encoded, hashed) on the caller's
+// thread and a helper thread at once; smaller ones on the caller alone, where waking the helper
+// would cost more than it saves.
+constexpr size_t kSharedPrepareEventsMin = 16;
 // Bytes a Record adds around its CloudEvent, at most: stream, key, origin, two hashes, digest,
 // and the integer fields with their tags.
 constexpr size_t kRecordOverheadBytesMax = 4096;
@@ -242,12 +247,22 @@ std::optional<AppendOutcome> Prepare(ProposedEvent& proposed, PreparedEvent* out
 }
 
 // Prepares every event of a batch; on a refusal, fills `outcomes` (AbortBatch) and returns false.
+// A batch of kSharedPrepareEventsMin or more is prepared on the caller and `sharing`'s helper
+// at once; the first refusal in the batch's order is the one answered either way.
 bool PrepareBatch(std::vector<ProposedEvent>& events, std::vector<PreparedEvent>* prepared,
-                  std::vector<AppendOutcome>* outcomes) {
-  prepared->resize(events.size());
+                  std::vector<AppendOutcome>* outcomes, WorkSharing* sharing) {
+  const size_t n = events.size();
+  prepared->resize(n);
+  std::vector<std::optional<AppendOutcome>> refusals;
+  const bool shared = sharing != nullptr && n >= kSharedPrepareEventsMin;
+  if (shared) {
+    refusals.resize(n);
+    sharing->Run(n, [&](size_t i) { refusals[i] = Prepare(events[i], &(*prepared)[i]); });
+  }
   size_t bytes = 0;
-  for (size_t i = 0; i < events.size(); ++i) {
-    std::optional<AppendOutcome> refusal = Prepare(events[i], &(*prepared)[i]);
+  for (size_t i = 0; i < n; ++i) {
+    std::optional<AppendOutcome> refusal =
+        shared ? std::move(refusals[i]) : Prepare(events[i], &(*prepared)[i]);
     bytes += (*prepared)[i].event_bytes.size();
     if (!refusal && bytes > kBatchBytesMax) {
       refusal = Refusal(AppendCode::kTooLarge, "batch",
@@ -256,7 +271,7 @@ bool PrepareBatch(std::vector<ProposedEvent>& events, std::vector<PreparedEvent>
     if (refusal) {
       outcomes->assign(i, AppendOutcome{});
       outcomes->push_back(std::move(*refusal));
-      AbortBatch(outcomes, events.size());
+      AbortBatch(outcomes, n);
       return false;
     }
   }
@@ -444,6 +459,8 @@ class Ledger::Impl {
 
   std::thread writer_;
   std::thread syncer_;
+  // The helper that prepares large batches beside their callers (null when read-only).
+  std::unique_ptr<WorkSharing> prepare_sharing_;
   std::once_flag close_once_;
 };
 
@@ -606,6 +623,7 @@ Status Ledger::Impl::Open() {
       std::lock_guard index_lock(index_mu_);
       ANNALS_RETURN_IF_ERROR(IndexFromRecordsLocked(written_position_));
     }
+    prepare_sharing_ = std::make_unique<WorkSharing>("annals-prepare");
     indexer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "annals-indexer");
       IndexerLoop();
@@ -679,7 +697,7 @@ void Ledger::Impl::Submit(std::vector<ProposedEvent> events, Completion done,
     return refuse_all(AppendCode::kUnavailable, "ledger", "the ledger is open read-only");
   }
   auto* request = new Request{{}, std::move(done), {}, 0};
-  if (!PrepareBatch(events, &request->events, &request->outcomes)) {
+  if (!PrepareBatch(events, &request->events, &request->outcomes, prepare_sharing_.get())) {
     Completion d = std::move(request->done);
     std::vector<AppendOutcome> outcomes = std::move(request->outcomes);
     delete request;

@@ -457,6 +457,50 @@ TEST_CASE("a batch is atomic") {
   CHECK(ledger->Verify({})->intact);
 }
 
+TEST_CASE("a large batch, prepared on two threads, answers its first refusal") {
+  // Batches of 16 events or more are validated on the caller and a helper thread at once: the
+  // answer must still name the first refused event in the batch's order, whichever thread
+  // reached which event first.
+  TempDir dir;
+  auto ledger = OpenLedger(dir.path());
+  for (int round = 0; round < 20; ++round) {
+    const size_t size = 16 + static_cast<size_t>(round) * 13;
+    const size_t first_bad = (static_cast<size_t>(round) * 7) % size;
+    std::vector<ProposedEvent> batch;
+    for (size_t i = 0; i < size; ++i) {
+      std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
+      // Every event from first_bad on, every third one, lacks its id.
+      if (i >= first_bad && (i - first_bad) % 3 == 0) id.clear();
+      batch.push_back(Propose(MakeEvent("t.v1", "/src", id)));
+    }
+    auto out = ledger->AppendBatch(std::move(batch));
+    REQUIRE(out.size() == size);
+    for (size_t i = 0; i < size; ++i) {
+      INFO("round " << round << ", event " << i << " of " << size);
+      if (i == first_bad) {
+        CHECK(out[i].code == AppendCode::kInvalidEvent);
+        CHECK(out[i].error.attribute == "id");
+      } else {
+        CHECK(out[i].code == AppendCode::kBatchAborted);
+        CHECK(out[i].error.reason.find("event " + std::to_string(first_bad) + " ") !=
+              std::string::npos);
+      }
+    }
+  }
+  CHECK(ledger->GetHead().position == 0);
+  // And a large batch without refusals is written whole, in order.
+  std::vector<ProposedEvent> good;
+  for (int i = 0; i < 300; ++i) {
+    good.push_back(Propose(MakeEvent("t.v1", "/src", "g" + std::to_string(i))));
+  }
+  auto out = ledger->AppendBatch(std::move(good));
+  for (size_t i = 0; i < out.size(); ++i) {
+    REQUIRE(out[i].code == AppendCode::kAppended);
+    CHECK(out[i].position == i + 1);
+  }
+  CHECK(ledger->ReadAt(300)->event().id() == "g299");
+}
+
 TEST_CASE("refusals write nothing") {
   TempDir dir;
   auto ledger = OpenLedger(dir.path());

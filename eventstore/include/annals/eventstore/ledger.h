@@ -18,6 +18,12 @@
 // from the records whatever a crash took from them. Reads through an index read it up to the
 // indexed position and scan the durable records after it, so they see every durable event.
 //
+// Preparing: the stateless checks and encodings of an event (CloudEvent validation, canonical
+// bytes, digests) run on the submitting thread before the event is queued; a batch of 16 events
+// or more is prepared there and on a fifth thread (annals-prepare) at once, each taking the next
+// event, and the first refusal in the batch's order is the answer either way (docs/decisions.md,
+// "Large batches are prepared on two threads").
+//
 // Visibility: readers, Head() and WaitForHead() see only positions that are durable. A record
 // written but not yet synced is invisible, so nothing downstream (views, replication) can act on
 // an event a crash could still take back.
