@@ -41,6 +41,11 @@ void KeyFilter::Add(std::string_view idem_key) {
   }
 }
 
+void KeyFilter::Prefetch(std::string_view idem_key) const {
+  const Probe p = ProbeOf(idem_key);
+  __builtin_prefetch(&words_[p.block * kBlockWords], /*rw=*/1);
+}
+
 bool KeyFilter::MayContain(std::string_view idem_key) const {
   const Probe p = ProbeOf(idem_key);
   const std::atomic<uint64_t>* block = &words_[p.block * kBlockWords];

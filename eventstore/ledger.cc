@@ -56,6 +56,8 @@ constexpr size_t kIndexEagerEvents = 256;
 // thread and a helper thread at once; smaller ones on the caller alone, where waking the helper
 // would cost more than it saves.
 constexpr size_t kSharedPrepareEventsMin = 16;
+// How many events ahead of the one being staged the writer prefetches key filter lines.
+constexpr size_t kKeyFilterPrefetchAhead = 8;
 // Bytes a Record adds around its CloudEvent, at most: stream, key, origin, two hashes, digest,
 // and the integer fields with their tags.
 constexpr size_t kRecordOverheadBytesMax = 4096;
@@ -338,6 +340,7 @@ class Ledger::Impl {
   void StartKeyFilterBuild(uint64_t capacity);
   void BuildKeyFilter(internal::KeyFilter* filter, uint64_t keys_written);
   void AddToKeyFilters(std::string_view idem_key);
+  void PrefetchFromKeyFilters(std::string_view idem_key) const;
   void StopKeyFilterBuilder();
 
   // -- the indexer thread (the streams and types families, written behind the records)
@@ -945,6 +948,11 @@ void Ledger::Impl::AddToKeyFilters(std::string_view idem_key) {
   if (key_filter_next_ != nullptr) key_filter_next_->Add(idem_key);
 }
 
+void Ledger::Impl::PrefetchFromKeyFilters(std::string_view idem_key) const {
+  if (key_filter_ != nullptr) key_filter_->Prefetch(idem_key);
+  if (key_filter_next_ != nullptr) key_filter_next_->Prefetch(idem_key);
+}
+
 void Ledger::Impl::StopKeyFilterBuilder() {
   key_filter_stop_.store(true, std::memory_order_relaxed);
   if (key_filter_builder_.joinable()) key_filter_builder_.join();
@@ -964,7 +972,16 @@ void Ledger::Impl::StageRequest(Request* request, rocksdb::WriteBatch* batch) {
   outcomes.clear();
   outcomes.reserve(request->events.size());
   bool refused = false;
-  for (PreparedEvent& event : request->events) {
+  std::vector<PreparedEvent>& events = request->events;
+  // The key filter's lines for the next events load while this one is staged.
+  for (size_t i = 0; i < std::min(events.size(), kKeyFilterPrefetchAhead); ++i) {
+    PrefetchFromKeyFilters(events[i].idem_key);
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i + kKeyFilterPrefetchAhead < events.size()) {
+      PrefetchFromKeyFilters(events[i + kKeyFilterPrefetchAhead].idem_key);
+    }
+    PreparedEvent& event = events[i];
     outcomes.push_back(StageEvent(event, &staging));
     if (!IsRecorded(outcomes.back().code)) {
       refused = true;
@@ -1003,33 +1020,32 @@ AppendOutcome Ledger::Impl::StageEvent(PreparedEvent& event, Staging* staging) {
   }
   if (auto wrong = CheckExpected(event.expected, stream, next_revision)) return *wrong;
 
-  Record record;
-  record.set_position(staging->tip.next_position);
-  record.set_stream(stream);
-  record.set_revision(next_revision);
-  record.set_idempotency_key(key);
-  record.set_content_digest(digest);
   const int64_t now = options_.clock_ns ? options_.clock_ns() : SystemClockNs();
-  record.set_recorded_at_ns(std::max(now, staging->tip.last_recorded_at_ns));
-  record.set_origin(event.origin.empty() ? registry_name_ : event.origin);
-  record.set_prev_hash(staging->tip.head_hash);
+  RecordFields record;
+  record.position = staging->tip.next_position;
+  record.stream = stream;
+  record.revision = next_revision;
+  record.idempotency_key = key;
+  record.content_digest = digest;
+  record.recorded_at_ns = std::max(now, staging->tip.last_recorded_at_ns);
+  record.origin = event.origin.empty() ? registry_name_ : event.origin;
+  record.prev_hash = staging->tip.head_hash;
   staging->index_entries.emplace_back(event.type_hash, event.stream_hash, next_revision,
-                                      record.position());
-  std::string stored = EncodeRecord(&record, event.event_bytes, &hasher_);
+                                      record.position);
+  AppendOutcome o;
+  std::string stored = EncodeRecordFields(record, event.event_bytes, &hasher_, &o.hash);
   ANNALS_ASSERT(stored.size() <= kEventBytesMax);
   staging->bytes += stored.size();
 
-  AppendOutcome o;
   o.code = AppendCode::kAppended;
-  o.position = record.position();
+  o.position = record.position;
   o.revision = next_revision;
   o.stream = stream;
-  o.hash = record.hash();
   staging->keys[key] = StagedKey{o.position, digest, stream, next_revision, o.hash, event.idem_key};
   if (!stream.empty()) staging->stream_next[stream] = {next_revision + 1, o.position};
   staging->tip.next_position += 1;
-  staging->tip.head_hash = record.hash();
-  staging->tip.last_recorded_at_ns = record.recorded_at_ns();
+  staging->tip.head_hash = o.hash;
+  staging->tip.last_recorded_at_ns = record.recorded_at_ns;
   staging->records.emplace_back(RecordKey(o.position), std::move(stored));
   return o;
 }

@@ -22,6 +22,34 @@ void PutVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 static_assert(kSha256Size == 0x20);
+
+// Tags of Record's fields 1-8: (number << 3) | wire type (0 varint, 2 length-delimited).
+constexpr char kPositionTag = 0x08;
+constexpr char kStreamTag = 0x12;
+constexpr char kRevisionTag = 0x18;
+constexpr char kKeyTag = 0x22;
+constexpr char kDigestTag = 0x2A;
+constexpr char kRecordedAtTag = 0x30;
+constexpr char kOriginTag = 0x3A;
+constexpr char kPrevHashTag = 0x42;
+static_assert((1 << 3 | 0) == 0x08 && (2 << 3 | 2) == 0x12 && (3 << 3 | 0) == 0x18 &&
+              (4 << 3 | 2) == 0x22 && (5 << 3 | 2) == 0x2A && (6 << 3 | 0) == 0x30 &&
+              (7 << 3 | 2) == 0x3A && (8 << 3 | 2) == 0x42);
+// Bytes of fields 1-8 besides their strings' contents, at most: tags, lengths and varints.
+constexpr size_t kRecordFieldsBytesTypical = 64;
+
+// proto3 leaves a zero scalar and an empty string out.
+void PutVarintField(std::string* out, char tag, uint64_t v) {
+  if (v == 0) return;
+  out->push_back(tag);
+  PutVarint(out, v);
+}
+void PutBytesField(std::string* out, char tag, std::string_view bytes) {
+  if (bytes.empty()) return;
+  out->push_back(tag);
+  PutVarint(out, bytes.size());
+  out->append(bytes);
+}
 }  // namespace
 
 const std::string& GenesisHash() {
@@ -32,22 +60,51 @@ const std::string& GenesisHash() {
 std::string EncodeRecord(Record* record, std::string_view event_bytes, Sha256Hasher* hasher) {
   ANNALS_ASSERT(record->hash().empty());
   ANNALS_ASSERT(!record->has_event());
-  ANNALS_ASSERT(record->prev_hash().size() == kSha256Size);
-  ANNALS_ASSERT(record->position() >= 1);
+  const RecordFields fields{record->position(),       record->stream(),
+                            record->revision(),       record->idempotency_key(),
+                            record->content_digest(), record->recorded_at_ns(),
+                            record->origin(),         record->prev_hash()};
+  std::string hash;
+  std::string stored = EncodeRecordFields(fields, event_bytes, hasher, &hash);
+  // The body begins with exactly protobuf's serialization of the record (a Record with fields
+  // RecordFields lacks, unknown ones say, would not): checked here, where it costs nothing
+  // that matters (the writer calls EncodeRecordFields itself).
+  std::string serialized;
+  ANNALS_ASSERT(record->SerializeToString(&serialized));
+  ANNALS_ASSERT(stored.compare(0, serialized.size(), serialized) == 0 &&
+                stored[serialized.size()] == kEventTag);
+  record->set_hash(std::move(hash));
+  return stored;
+}
+
+std::string EncodeRecordFields(const RecordFields& fields, std::string_view event_bytes,
+                               Sha256Hasher* hasher, std::string* hash) {
+  ANNALS_ASSERT(fields.prev_hash.size() == kSha256Size);
+  ANNALS_ASSERT(fields.position >= 1);
   std::string stored;
-  ANNALS_ASSERT(record->SerializeToString(&stored));
+  stored.reserve(kRecordFieldsBytesTypical + fields.stream.size() +
+                 fields.idempotency_key.size() + fields.content_digest.size() +
+                 fields.origin.size() + event_bytes.size() + kHashSuffixSize);
+  PutVarintField(&stored, kPositionTag, fields.position);
+  PutBytesField(&stored, kStreamTag, fields.stream);
+  PutVarintField(&stored, kRevisionTag, fields.revision);
+  PutBytesField(&stored, kKeyTag, fields.idempotency_key);
+  PutBytesField(&stored, kDigestTag, fields.content_digest);
+  PutVarintField(&stored, kRecordedAtTag, static_cast<uint64_t>(fields.recorded_at_ns));
+  PutBytesField(&stored, kOriginTag, fields.origin);
+  PutBytesField(&stored, kPrevHashTag, fields.prev_hash);
   // Field 9 after fields 1-8: the order protobuf itself writes, so the bytes are what a
-  // serialization of the whole Record gives.
+  // serialization of the whole Record gives. Written even when empty (a record always has an
+  // event).
   stored.push_back(kEventTag);
   PutVarint(&stored, event_bytes.size());
   stored.append(event_bytes);
   const size_t body_size = stored.size();
-  std::string hash = hasher->Digest(record->prev_hash(), stored);
+  *hash = hasher->Digest(fields.prev_hash, stored);
   stored.push_back(kHashTag);
   stored.push_back(kHashLength);
-  stored.append(hash);
+  stored.append(*hash);
   ANNALS_ASSERT(stored.size() == body_size + kHashSuffixSize);
-  record->set_hash(std::move(hash));
   return stored;
 }
 

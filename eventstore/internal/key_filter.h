@@ -33,6 +33,9 @@ class KeyFilter {
   // `idem_key`: an idem family key (32 bytes of SHA-256).
   void Add(std::string_view idem_key);
   bool MayContain(std::string_view idem_key) const;
+  // Starts loading the cache line a later MayContain or Add of `idem_key` touches (the filter is
+  // far larger than the caches: a probe is otherwise a miss to memory).
+  void Prefetch(std::string_view idem_key) const;
 
   // The keys it was sized for (before the byte cap).
   uint64_t capacity() const { return capacity_; }

@@ -36,6 +36,25 @@ inline constexpr size_t kHashSuffixSize = 2 + kSha256Size;
 // per-thread context.
 std::string EncodeRecord(Record* record, std::string_view event_bytes, Sha256Hasher* hasher);
 
+// A record's fields but `event` and `hash`, as views into the caller's strings.
+struct RecordFields {
+  uint64_t position = 0;
+  std::string_view stream;
+  uint64_t revision = 0;
+  std::string_view idempotency_key;
+  std::string_view content_digest;
+  int64_t recorded_at_ns = 0;
+  std::string_view origin;
+  std::string_view prev_hash;  // kSha256Size bytes
+};
+
+// EncodeRecord without a Record: the same stored bytes, byte for byte (fields in number order,
+// proto3's zero values and empty strings left out, as protobuf writes them; ledger_test compares
+// the two), and the record's hash in *hash. The writer stages every event through this: it
+// saves building a Record and copying its strings into it.
+std::string EncodeRecordFields(const RecordFields& fields, std::string_view event_bytes,
+                               Sha256Hasher* hasher, std::string* hash);
+
 // Decodes stored bytes. Checks the suffix layout and that it parses; does not recompute the
 // hash (CheckRecordHash does). Corruption names what is wrong.
 Status DecodeRecord(std::string_view stored, Record* record);
