@@ -627,20 +627,16 @@ Status Ledger::Impl::Open() {
       ANNALS_RETURN_IF_ERROR(IndexFromRecordsLocked(written_position_));
     }
     prepare_sharing_ = std::make_unique<WorkSharing>("annals-prepare");
-    indexer_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "annals-indexer");
-      IndexerLoop();
-    });
+    // Threads are named here rather than by themselves, so that the names are there when Open
+    // returns.
+    indexer_ = std::thread([this] { IndexerLoop(); });
+    pthread_setname_np(indexer_.native_handle(), "annals-indexer");
     StartKeyFilterBuild(std::max(options_.key_filter_keys_min, 2 * written_position_));
-    writer_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "annals-writer");
-      WriterLoop();
-    });
+    writer_ = std::thread([this] { WriterLoop(); });
+    pthread_setname_np(writer_.native_handle(), "annals-writer");
     if (options_.sync_mode == LedgerOptions::SyncMode::kPipelined) {
-      syncer_ = std::thread([this] {
-        pthread_setname_np(pthread_self(), "annals-sync");
-        SyncLoop();
-      });
+      syncer_ = std::thread([this] { SyncLoop(); });
+      pthread_setname_np(syncer_.native_handle(), "annals-sync");
     }
   }
   return Status::Ok();
@@ -762,12 +758,16 @@ void Ledger::Impl::WriterLoop() {
 }
 
 void Ledger::Impl::ReleaseWriter() {
+  bool wake_writer = false;
   {
     std::lock_guard lock(queue_mu_);
     writer_busy_ = false;
+    wake_writer = closing_ || !queue_.empty();
   }
-  // The writer thread may be waiting for the role (work queued meanwhile, or closing).
-  queue_cv_.notify_one();
+  // The writer thread waits for the role only when there is work for it (queued meanwhile, or
+  // closing); a wake-up with nothing to do would cost every append on an idle ledger a thread
+  // switch.
+  if (wake_writer) queue_cv_.notify_one();
 }
 
 void Ledger::Impl::MarkUnhealthy(const Status& s) {
@@ -874,14 +874,16 @@ void Ledger::Impl::ProcessGroup(std::vector<Request*>& group) {
       sync_queue_.push_back(std::move(written));
     }
   }
+  bool wake_syncer = true;
   if (sync_here) {
     std::vector<WrittenGroup> one;
     one.push_back(std::move(written));
     SyncAndFinish(one);
     std::lock_guard lock(sync_mu_);
     sync_busy_ = false;
+    wake_syncer = !sync_queue_.empty();  // only what was queued meanwhile needs the sync thread
   }
-  sync_cv_.notify_one();
+  if (wake_syncer) sync_cv_.notify_one();
 }
 
 // ---------------------------------------------------------------- the key filter
@@ -1784,11 +1786,19 @@ void Ledger::Submit(std::vector<ProposedEvent> events, Completion done) {
 std::vector<AppendOutcome> Ledger::AppendBatch(std::vector<ProposedEvent> events) {
   std::binary_semaphore ready(0);
   std::vector<AppendOutcome> result;
+  const std::thread::id caller = std::this_thread::get_id();
+  bool answered_here = false;
   impl_->Submit(std::move(events), [&](std::vector<AppendOutcome> outcomes) {
     result = std::move(outcomes);
-    ready.release();
+    // Answered on the caller's own thread (it wrote and synced the request itself, or the
+    // request was refused at once): a release would be a system call to wake nobody.
+    if (std::this_thread::get_id() == caller) {
+      answered_here = true;
+    } else {
+      ready.release();
+    }
   }, /*may_write_here=*/true);
-  ready.acquire();
+  if (!answered_here) ready.acquire();
   return result;
 }
 
