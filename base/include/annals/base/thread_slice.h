@@ -3,8 +3,9 @@
 // Linux's EEVDF scheduler (6.12 and later) lets a thread ask for a time slice shorter than the
 // default (about 3 ms on two cores): such a thread gets an earlier deadline whenever it wakes,
 // so it runs within microseconds instead of waiting for the running thread's slice to end. The
-// ledger asks it for the threads that callers wait on while another thread of its own may hold
-// the other core (docs/decisions.md, "Short time slices for the threads callers wait on").
+// ledger asks it for the helper that prepares large batches beside their callers, which would
+// otherwise wait behind the indexer holding the other core (docs/decisions.md, "Large batches
+// are prepared on two threads").
 //
 // Thread-safety: changes only the calling thread.
 #pragma once
