@@ -6,13 +6,24 @@
 // function once for every item, however many callers share its helper at once; a requested time
 // slice is granted as asked and keeps the thread's nice value.
 #include <doctest/doctest.h>
+#include <sched.h>
 #include <simdjson.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "annals/base/coding.h"
 #include "annals/base/json_writer.h"
 #include "annals/base/percent_encoding.h"
 #include "annals/base/sha256.h"
 #include "annals/base/status.h"
+#include "annals/base/thread_slice.h"
+#include "annals/base/work_sharing.h"
 
 namespace annals {
 namespace {
@@ -166,24 +177,6 @@ TEST_CASE("percent-encoding keeps only unreserved characters") {
   }
 }
 
-}  // namespace
-}  // namespace annals
-
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <memory>
-#include <thread>
-#include <vector>
-
-#include "annals/base/thread_slice.h"
-#include "annals/base/work_sharing.h"
-
-namespace annals {
-namespace {
 
 TEST_CASE("work sharing: every item once, from any number of callers at once") {
   WorkSharing sharing("test-helper");

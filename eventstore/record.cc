@@ -36,7 +36,7 @@ static_assert((1 << 3 | 0) == 0x08 && (2 << 3 | 2) == 0x12 && (3 << 3 | 0) == 0x
               (4 << 3 | 2) == 0x22 && (5 << 3 | 2) == 0x2A && (6 << 3 | 0) == 0x30 &&
               (7 << 3 | 2) == 0x3A && (8 << 3 | 2) == 0x42);
 // Bytes of fields 1-8 besides their strings' contents, at most: tags, lengths and varints.
-constexpr size_t kRecordFieldsBytesTypical = 64;
+constexpr size_t kRecordFieldsOverheadBytesMax = 64;
 
 // proto3 leaves a zero scalar and an empty string out.
 void PutVarintField(std::string* out, char tag, uint64_t v) {
@@ -82,7 +82,7 @@ std::string EncodeRecordFields(const RecordFields& fields, std::string_view even
   ANNALS_ASSERT(fields.prev_hash.size() == kSha256Size);
   ANNALS_ASSERT(fields.position >= 1);
   std::string stored;
-  stored.reserve(kRecordFieldsBytesTypical + fields.stream.size() +
+  stored.reserve(kRecordFieldsOverheadBytesMax + fields.stream.size() +
                  fields.idempotency_key.size() + fields.content_digest.size() +
                  fields.origin.size() + event_bytes.size() + kHashSuffixSize);
   PutVarintField(&stored, kPositionTag, fields.position);
