@@ -12,13 +12,16 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "annals/projections/rebuild_floor.h"
 #include "annals/projections/runner.h"
 #include "annals/testing/views_fixture.h"
 #include "internal/text_index.h"
@@ -145,6 +148,50 @@ struct Fixture : testing::ViewsFixture {
 };
 
 // ---------------------------------------------------------------------------------------------
+
+TEST_CASE("text index: tokens of random text equal those of a byte-at-a-time reference") {
+  // The reference: a run of ASCII letters and digits, lower-cased, cut at kTokenBytesMax (the
+  // rest of the run skipped); every other byte separates.
+  auto reference = [](std::string_view text) {
+    std::vector<std::string> tokens;
+    std::string token;
+    bool cut = false;
+    for (char c : text) {
+      if (!std::isalnum(static_cast<unsigned char>(c))) {
+        if (!token.empty()) tokens.push_back(token);
+        token.clear();
+        cut = false;
+      } else if (!cut) {
+        token.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        if (token.size() == internal::kTokenBytesMax) {
+          tokens.push_back(token);
+          token.clear();
+          cut = true;
+        }
+      }
+    }
+    if (!token.empty()) tokens.push_back(token);
+    return tokens;
+  };
+  std::mt19937 rng(11);
+  const std::string alphabet = "aZ9 -_.\xc3\xa9\t";
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const int runs = std::uniform_int_distribution<int>(0, 8)(rng);
+    for (int r = 0; r < runs; ++r) {
+      // Runs of one to 140 bytes: some longer than kTokenBytesMax.
+      const int length = std::uniform_int_distribution<int>(1, 140)(rng);
+      for (int k = 0; k < length; ++k) {
+        const size_t pick = std::uniform_int_distribution<size_t>(0, alphabet.size() - 1)(rng);
+        text.push_back(alphabet[pick]);
+      }
+      text.push_back(' ');
+    }
+    std::vector<std::string> tokens;
+    internal::Tokenize(text, [&](std::string_view token) { tokens.emplace_back(token); });
+    REQUIRE(tokens == reference(text));
+  }
+}
 
 TEST_CASE("text index: tokens, and every page equals a brute-force ranking") {
   CHECK(internal::DistinctTokens("Translate-EN-FR, translate! x\xc3\xa9y") ==
@@ -641,6 +688,32 @@ TEST_CASE("a rebuild over many fold batches, indexed behind the fold, answers as
   auto check = f.runner->Check("agents");
   REQUIRE(check.ok());
   CHECK(check->differences == 0);
+}
+
+TEST_CASE("the rebuild floor runs its steps over the agent events only, and cleans up") {
+  Fixture f;
+  const std::string scratch = f.dir.path() + "/floor";
+  auto empty = MeasureRebuildFloor(*f.ledger, scratch, 100);
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.status().code() == StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 40; ++i) {
+    f.Append("registry.agent.registered.v1",
+             AgentData("did:floor:" + std::to_string(i), "Floor Agent " + std::to_string(i)));
+    f.Append("registry.agent.deprecated.v1",
+             R"({"did":"did:floor:)" + std::to_string(i) + R"(","reason":"old"})");
+  }
+  f.Append("registry.agent.card_updated.v1", AgentData("did:floor:0", "Renamed"));
+  auto floor = MeasureRebuildFloor(*f.ledger, scratch, 100);
+  REQUIRE_MESSAGE(floor.ok(), floor.status().ToString());
+  CHECK(floor->events == 41);  // the registrations and the update; not the deprecations
+  CHECK(floor->parse_us > 0);
+  CHECK(floor->index_us > 0);
+  CHECK(floor->row_us > 0);
+  CHECK(floor->total_us() >= floor->parse_us + floor->index_us + floor->row_us);
+  CHECK_FALSE(std::filesystem::exists(scratch));
+  auto capped = MeasureRebuildFloor(*f.ledger, scratch, 10);
+  REQUIRE(capped.ok());
+  CHECK(capped->events == 10);
 }
 
 }  // namespace

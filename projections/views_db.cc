@@ -13,6 +13,7 @@
 
 #include "annals/base/coding.h"
 #include "annals/eventstore/rocks_status.h"
+#include "internal/views_options.h"
 
 namespace annals::projections {
 
@@ -60,11 +61,6 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
-rocksdb::WriteOptions FoldWriteOptions() {
-  rocksdb::WriteOptions options;
-  options.disableWAL = true;  // views are derived: see the header on durability
-  return options;
-}
 
 Result<std::optional<std::string>> GetOptional(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                const std::string& key) {
@@ -236,23 +232,40 @@ Status FoldBatch::Commit(uint64_t position) {
     if (!s.ok()) break;
   }
   if (s.ok()) s = FromRocks(batch.Put(checkpoint_key_, BigEndian64(position)), "building a fold batch");
-  if (s.ok()) s = FromRocks(txn_.db_->Write(FoldWriteOptions(), &batch), "writing a fold batch");
+  if (s.ok()) {
+    s = FromRocks(txn_.db_->Write(internal::ViewsWriteOptions(), &batch), "writing a fold batch");
+  }
   Clear();
   return s;
 }
 
-// ViewsDb
+namespace internal {
 
-Result<std::unique_ptr<ViewsDb>> ViewsDb::Open(const ViewsDbOptions& options) {
+rocksdb::Options ViewsRocksOptions(size_t block_cache_bytes) {
   rocksdb::Options ro;
   ro.create_if_missing = true;
   ro.max_background_jobs = 2;
   ro.compression = rocksdb::kLZ4Compression;
   ro.write_buffer_size = 64 << 20;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.block_cache = rocksdb::NewLRUCache(block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return ro;
+}
+
+rocksdb::WriteOptions ViewsWriteOptions() {
+  rocksdb::WriteOptions options;
+  options.disableWAL = true;  // views are derived: see the header on durability
+  return options;
+}
+
+}  // namespace internal
+
+// ViewsDb
+
+Result<std::unique_ptr<ViewsDb>> ViewsDb::Open(const ViewsDbOptions& options) {
+  rocksdb::Options ro = internal::ViewsRocksOptions(options.block_cache_bytes);
 
   std::unique_ptr<ViewsDb> views(new ViewsDb());
   views->read_only_ = options.read_only;
@@ -339,7 +352,7 @@ Status ViewsDb::Swap(std::string_view view, uint32_t version, uint32_t generatio
   if (meta.exists && meta.live_generation != generation) {
     AddDropGeneration(&batch, view, meta.live_generation);
   }
-  return FromRocks(db_->Write(FoldWriteOptions(), &batch), "swapping a view");
+  return FromRocks(db_->Write(internal::ViewsWriteOptions(), &batch), "swapping a view");
 }
 
 Status ViewsDb::DropGeneration(std::string_view view, uint32_t generation) {
@@ -348,7 +361,7 @@ Status ViewsDb::DropGeneration(std::string_view view, uint32_t generation) {
   ANNALS_ASSERT(!meta.exists || meta.live_generation != generation);
   rocksdb::WriteBatch batch;
   AddDropGeneration(&batch, view, generation);
-  return FromRocks(db_->Write(FoldWriteOptions(), &batch), "dropping a view generation");
+  return FromRocks(db_->Write(internal::ViewsWriteOptions(), &batch), "dropping a view generation");
 }
 
 Status ViewsDb::PutRowForTesting(std::string_view view, std::string_view key, std::string_view value) {
@@ -356,7 +369,8 @@ Status ViewsDb::PutRowForTesting(std::string_view view, std::string_view key, st
   if (!meta.exists) return Status::NotFound("view " + std::string(view) + " is not built");
   std::string full = GenerationKey(kRowKind, view, meta.live_generation);
   full.append(key);
-  return FromRocks(db_->Put(FoldWriteOptions(), full, rocksdb::Slice(value.data(), value.size())),
+  return FromRocks(db_->Put(internal::ViewsWriteOptions(), full,
+                            rocksdb::Slice(value.data(), value.size())),
                    "writing a view row");
 }
 

@@ -25,6 +25,7 @@
 // per-thread scratch space, so concurrent Searches are safe.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,32 +40,38 @@ namespace annals::projections::internal {
 // Longer runs of letters and digits are cut to this many bytes (in documents and queries alike).
 inline constexpr size_t kTokenBytesMax = 64;
 
-// Calls `emit(token)` for each token of `text`, in order, duplicates included.
+// Calls `emit(token)` for each token of `text`, in order, duplicates included. A token is a
+// view valid only during its call: into `text` when the run has no upper-case letter (most
+// text), else into a lower-cased copy on the stack.
 template <typename Emit>
 void Tokenize(std::string_view text, Emit&& emit) {
-  std::string token;
-  auto flush = [&] {
-    if (!token.empty()) emit(std::string_view(token));
-    token.clear();
+  auto word = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   };
-  bool cut = false;  // the current run passed kTokenBytesMax: skip to its end
-  for (char c : text) {
-    bool digit = c >= '0' && c <= '9';
-    bool upper = c >= 'A' && c <= 'Z';
-    bool lower = c >= 'a' && c <= 'z';
-    if (!digit && !upper && !lower) {
-      flush();
-      cut = false;
+  char lowered[kTokenBytesMax];
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && !word(text[i])) ++i;
+    const size_t start = i;
+    bool upper = false;
+    while (i < n && word(text[i])) {
+      upper |= text[i] >= 'A' && text[i] <= 'Z';
+      ++i;
+    }
+    if (i == start) break;
+    // A run longer than kTokenBytesMax is cut there; the rest of the run is skipped.
+    const size_t length = std::min(i - start, kTokenBytesMax);
+    if (!upper) {
+      emit(text.substr(start, length));
       continue;
     }
-    if (cut) continue;
-    token.push_back(upper ? static_cast<char>(c - 'A' + 'a') : c);
-    if (token.size() == kTokenBytesMax) {
-      flush();
-      cut = true;
+    for (size_t k = 0; k < length; ++k) {
+      const char c = text[start + k];
+      lowered[k] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     }
+    emit(std::string_view(lowered, length));
   }
-  flush();
 }
 
 // The distinct tokens of `text`, sorted.
