@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -27,6 +28,12 @@ using Clock = std::chrono::steady_clock;
 
 // The row step writes its rows in batches of this many, as a fold batch does.
 constexpr size_t kRowsPerBatch = 1024;
+
+// Whether `part` lies inside `whole` (std::less orders unrelated pointers too).
+bool Within(std::string_view part, std::string_view whole) {
+  return !std::less<const char*>()(part.data(), whole.data()) &&
+         std::less<const char*>()(part.data(), whole.data() + whole.size());
+}
 
 double MicrosEach(Clock::time_point start, uint64_t events) {
   return std::chrono::duration<double, std::micro>(Clock::now() - start).count() /
@@ -114,7 +121,7 @@ Result<RebuildFloor> MeasureRebuildFloor(const eventstore::Ledger& ledger,
     lowered.reserve(data[i].size());  // never outgrown: views into it stay valid
     ForEachSearchedText(object, [&](std::string_view text) {
       internal::Tokenize(text, [&](std::string_view token) {
-        if (token.data() >= text.data() && token.data() < text.data() + text.size()) {
+        if (Within(token, text)) {
           tokens.push_back(token);  // a view into the parsed text: it lives with the document
         } else {
           size_t at = lowered.size();
@@ -143,10 +150,18 @@ Result<RebuildFloor> MeasureRebuildFloor(const eventstore::Ledger& ledger,
   terms.clear();
 
   // row
+  struct Scratch {  // removed however the step ends, after the database below is closed
+    const std::string& dir;
+    ~Scratch() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } scratch{scratch_dir};
   std::error_code ec;
   std::filesystem::remove_all(scratch_dir, ec);
   rocksdb::DB* raw = nullptr;
   rocksdb::Options options = internal::ViewsRocksOptions(8 << 20);
+  options.avoid_flush_during_shutdown = true;  // the rows are dropped anyway
   ANNALS_RETURN_IF_ERROR(eventstore::FromRocks(rocksdb::DB::Open(options, scratch_dir, &raw),
                                                "opening the floor's rows"));
   std::unique_ptr<rocksdb::DB> db(raw);
@@ -160,8 +175,6 @@ Result<RebuildFloor> MeasureRebuildFloor(const eventstore::Ledger& ledger,
     ANNALS_RETURN_IF_ERROR(eventstore::FromRocks(db->Write(write_options, &batch), "writing rows"));
   }
   floor.row_us = MicrosEach(start, floor.events);
-  db.reset();
-  std::filesystem::remove_all(scratch_dir, ec);
   return floor;
 }
 
