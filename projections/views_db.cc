@@ -61,7 +61,6 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
-
 Result<std::optional<std::string>> GetOptional(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                const std::string& key) {
   std::string value;
