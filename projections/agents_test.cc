@@ -12,8 +12,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <map>

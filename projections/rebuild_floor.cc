@@ -15,6 +15,7 @@
 
 #include "annals/eventstore/record.h"
 #include "annals/eventstore/rocks_status.h"
+#include "annals/projections/limits.h"
 #include "annals/schemas/event_types.h"
 #include "internal/event_data.h"
 #include "internal/text_index.h"
@@ -25,9 +26,6 @@ namespace {
 
 namespace dom = simdjson::dom;
 using Clock = std::chrono::steady_clock;
-
-// The row step writes its rows in batches of this many, as a fold batch does.
-constexpr size_t kRowsPerBatch = 1024;
 
 // Whether `part` lies inside `whole` (std::less orders unrelated pointers too).
 bool Within(std::string_view part, std::string_view whole) {
@@ -167,9 +165,9 @@ Result<RebuildFloor> MeasureRebuildFloor(const eventstore::Ledger& ledger,
   std::unique_ptr<rocksdb::DB> db(raw);
   const rocksdb::WriteOptions write_options = internal::ViewsWriteOptions();
   start = Clock::now();
-  for (size_t from = 0; from < data.size(); from += kRowsPerBatch) {
+  for (size_t from = 0; from < data.size(); from += kFoldBatchEventsMax) {
     rocksdb::WriteBatch batch;
-    for (size_t i = from; i < std::min(data.size(), from + kRowsPerBatch); ++i) {
+    for (size_t i = from; i < std::min(data.size(), from + kFoldBatchEventsMax); ++i) {
       batch.Put("a/" + dids[i], data[i]);
     }
     ANNALS_RETURN_IF_ERROR(eventstore::FromRocks(db->Write(write_options, &batch), "writing rows"));

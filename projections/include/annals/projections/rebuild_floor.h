@@ -12,9 +12,10 @@
 //             into tokens by the view's tokenizer, each event's distinct terms collected.
 //             Left out: the card fallbacks, field weights.
 //   index     the view's text index takes each event's terms (TextIndex::Upsert).
-//   row       a RocksDB WriteBatch of 1,024 rows, keyed by did, into a fresh database with the
-//             views database's options; each row is the event's data, shorter than the view's
-//             row. Left out: rendering the row, the precedence rules, the flush to SST files.
+//   row       RocksDB WriteBatches of kFoldBatchEventsMax rows (a fold batch's), keyed by did,
+//             into a fresh database with the views database's options; each row is the event's
+//             data, shorter than the view's row. Left out: rendering the row, the precedence
+//             rules, the flush to SST files.
 // Events of other types than agent registrations and card updates are passed over.
 //
 // Thread-safety: a plain function; it reads the ledger through its thread-safe Scan.
