@@ -68,6 +68,10 @@ constexpr milliseconds kOpenWaitMax{30000};
 // (power_loss_writer.cc) and is killed then, or after kDishonestRunMax.
 constexpr milliseconds kDishonestRunMax{10000};
 constexpr size_t kDishonestAcksMin = 300;
+// lagging-wal loses the last group only when no other WAL sync follows it before the kill; under
+// load one sometimes does (the group is then durable, and nothing is lost). The control runs a
+// fresh writer up to this many times for a run that leaves the last group unsynced.
+constexpr int kLaggingAttemptsMax = 4;
 // The problems one check reports in full; beyond, only counted.
 constexpr size_t kProblemsShownMax = 8;
 
@@ -392,7 +396,10 @@ TEST_CASE("the checks catch acknowledged events lost to WAL syncs that persist n
 TEST_CASE("the checks catch groups acknowledged one WAL sync early") {
   for (const std::string mode : {"pipelined", "inline"}) {
     CAPTURE(mode);
-    const Findings f = RunDishonest(mode, "lagging-wal");
+    Findings f = RunDishonest(mode, "lagging-wal");
+    for (int attempt = 1; attempt < kLaggingAttemptsMax && f.acks_lost == 0; ++attempt) {
+      f = RunDishonest(mode, "lagging-wal");
+    }
     CHECK(f.acks_lost > 0);               // the last group acknowledged before going idle
     CHECK(f.acks_lost < f.acks_checked);  // only it: the earlier ones were synced in time
   }
