@@ -26,7 +26,7 @@
 #include "annals/base/work_sharing.h"
 #include "annals/eventstore/limits.h"
 #include "annals/eventstore/rocks_status.h"
-#include "internal/hash_sort_memtable.h"
+#include "internal/memtables.h"
 #include "internal/key_filter.h"
 #include "internal/keys.h"
 #include "internal/names.h"
@@ -61,6 +61,8 @@ constexpr size_t kKeyFilterPrefetchAhead = 8;
 // Hash buckets of each dedup index memtable (8 MiB of its 64 MiB): more than the ~600,000 keys
 // one holds, so a bucket's list is about one entry long.
 constexpr size_t kIdemMemtableBuckets = size_t{1} << 20;
+// Hash buckets of each stream and type index memtable: one per name it holds, about.
+constexpr size_t kIndexMemtableBuckets = size_t{1} << 16;
 // Bytes a Record adds around its CloudEvent, at most: stream, key, origin, two hashes, digest,
 // and the integer fields with their tags.
 constexpr size_t kRecordOverheadBytesMax = 4096;
@@ -502,17 +504,19 @@ Status Ledger::Impl::OpenDb() {
   // The dedup index is only ever read by whole key: a hash-bucketed memtable (a short list per
   // bucket) makes each insert and lookup O(1) instead of a skiplist search over random SHA-256
   // keys (measured: 1.3 us against 5.2 us per lookup + insert at 256k keys), and ours sorts its
-  // entries once for the flush (internal/hash_sort_memtable.h).
+  // entries once for the flush (internal/memtables.h, HashSortRep).
   rocksdb::ColumnFamilyOptions idem = plain;
   idem.table_factory = table(true);
   idem.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kFixed64Size));
   idem.memtable_factory = std::make_shared<internal::HashSortRepFactory>(kIdemMemtableBuckets);
-  // Stream and type index keys are NameHash || be64(n): within one name they arrive in order,
-  // so an insert hint per name turns each insert into an append after the previous one.
+  // Stream and type index keys are NameHash || be64(n), read by name: within one name they
+  // arrive in order, so the memtable keeps a run per name and each insert is an append to it
+  // (internal/memtables.h, PrefixRunRep). Reads are by prefix (a name) with the prefix's bloom
+  // filter in each SST file.
   rocksdb::ColumnFamilyOptions index = plain;
   index.table_factory = table(true);
-  index.memtable_insert_with_hint_prefix_extractor.reset(
-      rocksdb::NewFixedPrefixTransform(internal::kNameHashSize));
+  index.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(internal::kNameHashSize));
+  index.memtable_factory = std::make_shared<internal::PrefixRunRepFactory>(kIndexMemtableBuckets);
   // Records are read mostly in order (replay, audit pages, export): 16 KiB blocks with LZ4
   // read about twice as fast as 4 KiB ones with Snappy (docs/BENCHMARKS.md, read-all).
   rocksdb::ColumnFamilyOptions records = plain;

@@ -1,9 +1,11 @@
-// Goal: a RocksDB column family whose memtables are HashSortReps answers exactly as a sorted
-// map would: point reads (latest and at a snapshot), scans both ways, seeks, prefix seeks,
-// through writable memtables, read-only ones being flushed, SST files and a reopen, under the
-// bytewise comparator (the fast sort) and another (the checked fallback), with few buckets (long
-// lists) and many, and with a reader beside the writer.
-#include "internal/hash_sort_memtable.h"
+// Goal: a RocksDB column family whose memtables are annals' own (HashSortRep, PrefixRunRep)
+// answers exactly as a sorted map would: point reads (latest and at a snapshot), scans both
+// ways, seeks, prefix seeks and prefix SeekForPrev, through writable memtables, read-only ones
+// being flushed, SST files and a reopen, under the bytewise comparator (the fast sort) and
+// another (the checked fallback), with few buckets (long lists) and many, keys in random order
+// (PrefixRunRep's entries beside their runs) and in order within each prefix (its runs, as the
+// ledger's indexes write them), and with a reader beside the writer.
+#include "internal/memtables.h"
 
 #include <doctest/doctest.h>
 #include <rocksdb/comparator.h>
@@ -26,10 +28,13 @@ namespace {
 
 using testing::TempDir;
 
+enum class Rep { kHashSort, kPrefixRun };
+
 struct Setup {
   size_t buckets;
   const rocksdb::Comparator* comparator;
   size_t write_buffer_bytes;
+  Rep rep = Rep::kHashSort;
 };
 
 // The model: what the family must hold, in the family's order.
@@ -54,7 +59,11 @@ class Db {
     options.write_buffer_size = setup_.write_buffer_bytes;
     options.max_write_buffer_number = 4;
     options.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
-    options.memtable_factory = std::make_shared<HashSortRepFactory>(setup_.buckets);
+    if (setup_.rep == Rep::kHashSort) {
+      options.memtable_factory = std::make_shared<HashSortRepFactory>(setup_.buckets);
+    } else {
+      options.memtable_factory = std::make_shared<PrefixRunRepFactory>(setup_.buckets);
+    }
     rocksdb::DB* db = nullptr;
     const rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
     REQUIRE_MESSAGE(s.ok(), s.ToString());
@@ -162,11 +171,33 @@ void CheckReads(rocksdb::DB& db, const Model& model, const std::vector<std::stri
       std::vector<std::string> seen;
       for (pit->Seek(prefix); pit->Valid(); pit->Next()) seen.push_back(pit->key().ToString());
       REQUIRE(seen == expected);
+      // The last key of the prefix (how the ledger finds a stream's head).
+      pit->SeekForPrev(prefix + std::string(40, '\xff'));
+      REQUIRE(pit->Valid() == !expected.empty());
+      if (!expected.empty()) REQUIRE(pit->key().ToString() == expected.back());
     }
   }
 }
 
-void RunRandomWorkload(const Setup& setup) {
+// Keys as the ledger's indexes write them: one of `names` 8-byte names (the prefix) and a
+// big-endian counter that grows per name.
+class InOrderKeys {
+ public:
+  explicit InOrderKeys(int names) : next_(names, 0) {}
+  std::string Next(std::mt19937_64& rng) {
+    const size_t name = rng() % next_.size();
+    // The first four are the prefix seeks' names ("prefix-0" to "prefix-3").
+    std::string key = name < 4 ? "prefix-" + std::to_string(name) : "n" + std::to_string(1000000 + name);
+    const uint64_t n = next_[name]++;
+    for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>(n >> (8 * i)));
+    return key;
+  }
+
+ private:
+  std::vector<uint64_t> next_;
+};
+
+void RunRandomWorkload(const Setup& setup, bool in_order = false) {
   TempDir dir;
   std::mt19937_64 rng(setup.buckets * 7919 + setup.write_buffer_bytes);
   Model model{Less{setup.comparator}};
@@ -174,6 +205,7 @@ void RunRandomWorkload(const Setup& setup) {
   for (int i = 0; i < 200; ++i) absent.push_back(RandomKey(rng) + "~absent");
 
   Db db(dir.path(), setup);
+  InOrderKeys in_order_keys(1000);
   Model at_snapshot{Less{setup.comparator}};
   const rocksdb::Snapshot* snapshot = nullptr;
   constexpr int kOps = 20'000;
@@ -183,13 +215,13 @@ void RunRandomWorkload(const Setup& setup) {
       at_snapshot = model;
     }
     // Overwrites and deletes of keys already written: several versions of a key in one bucket.
-    std::string key = RandomKey(rng);
-    if (!model.empty() && rng() % 4 == 0) {
+    std::string key = in_order ? in_order_keys.Next(rng) : RandomKey(rng);
+    if (!in_order && !model.empty() && rng() % 4 == 0) {
       auto pick = model.lower_bound(key);
       if (pick == model.end()) pick = model.begin();
       key = pick->first;
     }
-    if (rng() % 8 == 0) {
+    if (!in_order && rng() % 8 == 0) {
       REQUIRE(db->Delete(rocksdb::WriteOptions(), key).ok());
       model.erase(key);
     } else {
@@ -237,11 +269,41 @@ TEST_CASE("another comparator, small memtables switched and flushed while writin
   RunRandomWorkload({256, rocksdb::ReverseBytewiseComparator(), 64 << 10});
 }
 
-TEST_CASE("a reader beside the writer sees every key written before it looked") {
+TEST_CASE("prefix runs: keys in order within 1,000 names, as the indexes write them") {
+  RunRandomWorkload({1 << 12, rocksdb::BytewiseComparator(), 64 << 20, Rep::kPrefixRun},
+                    /*in_order=*/true);
+}
+
+TEST_CASE("prefix runs, few buckets, small memtables switched and flushed while writing") {
+  RunRandomWorkload({4, rocksdb::BytewiseComparator(), 64 << 10, Rep::kPrefixRun},
+                    /*in_order=*/true);
+}
+
+TEST_CASE("prefix runs: keys in random order, kept beside their runs") {
+  RunRandomWorkload({256, rocksdb::BytewiseComparator(), 64 << 20, Rep::kPrefixRun});
+}
+
+TEST_CASE("prefix runs under another comparator") {
+  RunRandomWorkload({256, rocksdb::ReverseBytewiseComparator(), 64 << 20, Rep::kPrefixRun});
+}
+
+TEST_CASE("prefix runs under another comparator, small memtables") {
+  RunRandomWorkload({256, rocksdb::ReverseBytewiseComparator(), 64 << 10, Rep::kPrefixRun},
+                    /*in_order=*/true);
+}
+
+void ReaderBesideWriter(Rep rep) {
   TempDir dir;
-  Db db(dir.path(), {1 << 10, rocksdb::BytewiseComparator(), 256 << 10});
+  Db db(dir.path(), {1 << 10, rocksdb::BytewiseComparator(), 256 << 10, rep});
   constexpr uint64_t kKeys = 20'000;
-  auto key_of = [](uint64_t i) { return "key-" + std::to_string(i * 2654435761u % 1'000'003); };
+  // Random order for the hash rep; in order within seven prefixes for the runs (long runs,
+  // their chunks and directories growing under the reader).
+  auto key_of = [rep](uint64_t i) {
+    if (rep == Rep::kHashSort) return "key-" + std::to_string(i * 2654435761u % 1'000'003);
+    std::string key = "prefix-" + std::to_string(i % 7);
+    for (int b = 7; b >= 0; --b) key.push_back(static_cast<char>(i >> (8 * b)));
+    return key;
+  };
   std::atomic<uint64_t> written{0};
   std::atomic<bool> failed{false};
   std::thread reader([&] {
@@ -270,6 +332,11 @@ TEST_CASE("a reader beside the writer sees every key written before it looked") 
   }
   reader.join();
   CHECK(!failed);
+}
+
+TEST_CASE("a reader beside the writer sees every key written before it looked") {
+  ReaderBesideWriter(Rep::kHashSort);
+  ReaderBesideWriter(Rep::kPrefixRun);
 }
 
 }  // namespace
