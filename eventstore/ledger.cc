@@ -26,9 +26,9 @@
 #include "annals/base/work_sharing.h"
 #include "annals/eventstore/limits.h"
 #include "annals/eventstore/rocks_status.h"
-#include "internal/memtables.h"
 #include "internal/key_filter.h"
 #include "internal/keys.h"
+#include "internal/memtables.h"
 #include "internal/names.h"
 
 namespace annals::eventstore {
