@@ -5,13 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -41,12 +38,7 @@ class HashSortRep final : public memtable::SortingRep {
  public:
   HashSortRep(const KeyComparator& compare, rocksdb::Allocator* allocator,
               const rocksdb::SliceTransform* prefix_extractor, size_t bucket_count)
-      : SortingRep(compare, allocator),
-        prefix_extractor_(prefix_extractor),
-        bucket_mask_(bucket_count - 1),
-        buckets_(std::make_unique<std::atomic<Node*>[]>(bucket_count)) {
-    ANNALS_ASSERT(std::has_single_bit(bucket_count));
-  }
+      : SortingRep(compare, allocator), buckets_(prefix_extractor, bucket_count) {}
 
   // The node goes in RocksDB's arena, aligned, with the entry right behind it.
   KeyHandle Allocate(const size_t len, char** buf) override {
@@ -74,7 +66,7 @@ class HashSortRep final : public memtable::SortingRep {
 
   size_t ApproximateMemoryUsage() override {
     // The nodes live in RocksDB's arena, which it counts itself.
-    return (bucket_mask_ + 1) * sizeof(std::atomic<Node*>);
+    return buckets_.bytes();
   }
 
   // The first node of `internal_key`'s bucket at or after it.
@@ -90,12 +82,7 @@ class HashSortRep final : public memtable::SortingRep {
 
  private:
   std::atomic<Node*>& BucketOf(const Slice& internal_key) const {
-    Slice key = UserKeyOfInternal(internal_key);
-    if (prefix_extractor_ != nullptr && prefix_extractor_->InDomain(key)) {
-      key = prefix_extractor_->Transform(key);
-    }
-    const size_t hash = std::hash<std::string_view>{}(std::string_view(key.data(), key.size()));
-    return buckets_[hash & bucket_mask_];
+    return buckets_.For(buckets_.PrefixOf(UserKeyOfInternal(internal_key)));
   }
   const Node* First(const Slice& internal_key) const {
     return BucketOf(internal_key).load(std::memory_order_acquire);
@@ -104,7 +91,7 @@ class HashSortRep final : public memtable::SortingRep {
   std::shared_ptr<const SortedEntries> Collect() const override {
     auto sorted = std::make_shared<SortedEntries>();
     sorted->reserve(entries_.load(std::memory_order_relaxed));
-    for (size_t b = 0; b <= bucket_mask_; ++b) {
+    for (size_t b = 0; b < buckets_.count(); ++b) {
       for (const Node* n = buckets_[b].load(std::memory_order_acquire); n != nullptr;
            n = n->next.load(std::memory_order_acquire)) {
         sorted->push_back(memtable::MakeSortedEntry(n->entry()));
@@ -114,9 +101,7 @@ class HashSortRep final : public memtable::SortingRep {
     return sorted;
   }
 
-  const rocksdb::SliceTransform* prefix_extractor_;
-  const size_t bucket_mask_;
-  std::unique_ptr<std::atomic<Node*>[]> buckets_;
+  memtable::PrefixBuckets<Node> buckets_;
 };
 
 // Reads one bucket from a Seek; moved onto the total order by anything else.

@@ -8,7 +8,6 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -106,17 +105,13 @@ class PrefixRunRep final : public memtable::SortingRep {
  public:
   PrefixRunRep(const KeyComparator& compare, rocksdb::Allocator* allocator,
                const rocksdb::SliceTransform* prefix_extractor, size_t bucket_count)
-      : SortingRep(compare, allocator),
-        prefix_extractor_(prefix_extractor),
-        bucket_mask_(bucket_count - 1),
-        buckets_(std::make_unique<std::atomic<Run*>[]>(bucket_count)) {
-    ANNALS_ASSERT_MSG(prefix_extractor_ != nullptr, "PrefixRunRep needs a prefix extractor");
-    ANNALS_ASSERT(std::has_single_bit(bucket_count));
+      : SortingRep(compare, allocator), buckets_(prefix_extractor, bucket_count) {
+    ANNALS_ASSERT_MSG(prefix_extractor != nullptr, "PrefixRunRep needs a prefix extractor");
   }
 
   void Insert(KeyHandle handle) override {
     const char* entry = static_cast<const char*>(handle);
-    Run* run = FindOrAddRun(PrefixOfEntry(entry));
+    Run* run = FindOrAddRun(buckets_.PrefixOfEntry(entry));
     if (run->last != nullptr && compare_(entry, run->last) <= 0) {
       InsertBeside(run, entry);
     } else {
@@ -126,7 +121,7 @@ class PrefixRunRep final : public memtable::SortingRep {
   }
 
   bool Contains(const char* entry) const override {
-    const Run* run = FindRun(PrefixOfEntry(entry));
+    const Run* run = FindRun(buckets_.PrefixOfEntry(entry));
     if (run == nullptr) return false;
     const RunView view = ViewOf(run);
     const Slice internal_key = InternalKeyOf(entry);
@@ -136,34 +131,20 @@ class PrefixRunRep final : public memtable::SortingRep {
 
   size_t ApproximateMemoryUsage() override {
     // Runs, chunks and entries live in RocksDB's arena, which it counts itself.
-    return (bucket_mask_ + 1) * sizeof(std::atomic<Run*>);
+    return buckets_.bytes();
   }
 
   MemTableRep::Iterator* GetDynamicPrefixIterator(rocksdb::Arena* arena) override;
 
   // The run of `internal_key`'s prefix, as a reader sees it now (empty when there is none).
   RunView ViewOfKey(const Slice& internal_key) const {
-    const Run* run = FindRun(PrefixOfUserKey(UserKeyOfInternal(internal_key)));
+    const Run* run = FindRun(buckets_.PrefixOf(UserKeyOfInternal(internal_key)));
     return run == nullptr ? RunView() : ViewOf(run);
   }
 
  private:
-  std::string_view PrefixOfUserKey(const Slice& user_key) const {
-    const Slice prefix = prefix_extractor_->InDomain(user_key)
-                             ? prefix_extractor_->Transform(user_key)
-                             : user_key;
-    return {prefix.data(), prefix.size()};
-  }
-  std::string_view PrefixOfEntry(const char* entry) const {
-    return PrefixOfUserKey(UserKeyOfInternal(InternalKeyOf(entry)));
-  }
-
-  std::atomic<Run*>& BucketOf(std::string_view prefix) const {
-    return buckets_[std::hash<std::string_view>{}(prefix) & bucket_mask_];
-  }
-
   const Run* FindRun(std::string_view prefix) const {
-    for (const Run* run = BucketOf(prefix).load(std::memory_order_acquire); run != nullptr;
+    for (const Run* run = buckets_.For(prefix).load(std::memory_order_acquire); run != nullptr;
          run = run->next_in_bucket.load(std::memory_order_acquire)) {
       if (run->Prefix() == prefix) return run;
     }
@@ -180,7 +161,7 @@ class PrefixRunRep final : public memtable::SortingRep {
 
   // Writer only.
   Run* FindOrAddRun(std::string_view prefix) {
-    std::atomic<Run*>& bucket = BucketOf(prefix);
+    std::atomic<Run*>& bucket = buckets_.For(prefix);
     for (Run* run = bucket.load(std::memory_order_relaxed); run != nullptr;
          run = run->next_in_bucket.load(std::memory_order_relaxed)) {
       if (run->Prefix() == prefix) return run;
@@ -250,7 +231,7 @@ class PrefixRunRep final : public memtable::SortingRep {
   std::shared_ptr<const SortedEntries> Collect() const override {
     std::vector<RunView> views;
     SortedEntries firsts;  // entry: a run's first; prefix: its index in views (after the sort)
-    for (size_t b = 0; b <= bucket_mask_; ++b) {
+    for (size_t b = 0; b < buckets_.count(); ++b) {
       for (const Run* run = buckets_[b].load(std::memory_order_acquire); run != nullptr;
            run = run->next_in_bucket.load(std::memory_order_acquire)) {
         RunView view = ViewOf(run);
@@ -276,9 +257,7 @@ class PrefixRunRep final : public memtable::SortingRep {
     return sorted;
   }
 
-  const rocksdb::SliceTransform* prefix_extractor_;
-  const size_t bucket_mask_;
-  std::unique_ptr<std::atomic<Run*>[]> buckets_;
+  memtable::PrefixBuckets<Run> buckets_;
 };
 
 // Reads the run of the last Seek's prefix; the total order when no run was sought.

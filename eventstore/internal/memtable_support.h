@@ -11,15 +11,21 @@
 
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/slice.h>
+#include <rocksdb/slice_transform.h>
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "annals/base/assert.h"
 
 namespace annals::eventstore::internal::memtable {
 
@@ -122,6 +128,45 @@ void LinkInOrder(std::atomic<N*>* link, N* node, const KeyComparator& compare, E
   node->next.store(next, std::memory_order_relaxed);
   link->store(node, std::memory_order_release);
 }
+
+// A fixed array of hash buckets, each the head of a list of T, chosen by an entry's prefix:
+// the column family's prefix extractor's, or the whole user key without one or outside its
+// domain. Readers load the heads with acquire; the one writer publishes with release.
+template <typename T>
+class PrefixBuckets {
+ public:
+  // `count`: a power of two.
+  PrefixBuckets(const rocksdb::SliceTransform* prefix_extractor, size_t count)
+      : prefix_extractor_(prefix_extractor),
+        mask_(count - 1),
+        heads_(std::make_unique<std::atomic<T*>[]>(count)) {
+    ANNALS_ASSERT(std::has_single_bit(count));
+  }
+
+  std::string_view PrefixOf(const rocksdb::Slice& user_key) const {
+    const rocksdb::Slice prefix =
+        prefix_extractor_ != nullptr && prefix_extractor_->InDomain(user_key)
+            ? prefix_extractor_->Transform(user_key)
+            : user_key;
+    return {prefix.data(), prefix.size()};
+  }
+  // The prefix of a memtable entry.
+  std::string_view PrefixOfEntry(const char* entry) const {
+    return PrefixOf(UserKeyOfInternal(InternalKeyOf(entry)));
+  }
+  std::atomic<T*>& For(std::string_view prefix) const {
+    return heads_[std::hash<std::string_view>{}(prefix) & mask_];
+  }
+
+  size_t count() const { return mask_ + 1; }
+  std::atomic<T*>& operator[](size_t b) const { return heads_[b]; }
+  size_t bytes() const { return count() * sizeof(std::atomic<T*>); }
+
+ private:
+  const rocksdb::SliceTransform* prefix_extractor_;
+  const size_t mask_;
+  std::unique_ptr<std::atomic<T*>[]> heads_;
+};
 
 // What both reps share: Get through a slot, the read-only mark, and the total-order iterator
 // over Collect()'s sorted entries, built once when the memtable is read-only (the flush) and
