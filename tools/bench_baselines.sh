@@ -25,6 +25,8 @@ js_rate() { grep -E "^jetstream $1" "$work/anchors.txt" | grep -oE '[0-9]+ msgs/
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
 
 c64=$(annals_rate concurrent-64)
+# The ceiling of any ledger with 64 blocking callers here (annalsctl bench, concurrent-64-ceiling).
+ceiling=$(awk '$1 == "concurrent-64-ceiling" { print $3 }' "$work/annals.txt")
 single=$(annals_rate single-writer)
 batch=$(annals_rate batch-256)
 pg1=$(pg_tps "one event per transaction, 1 clients")
@@ -36,6 +38,10 @@ echo
 echo "== ratios (annals / baseline)"
 printf '%-52s %10s %10s %6s\n' "comparison" "annals" "baseline" "ratio"
 printf '%-52s %10s %10s %6s\n' "concurrent-64 vs PostgreSQL 64 clients (target 10)" "$c64" "$pg64" "$(ratio "$c64" "$pg64")"
+printf '%-52s %10s %10s %6s\n' "10 x PostgreSQL 64 clients vs the hand-off ceiling" \
+  "$(awk -v t="$pg64" 'BEGIN { printf "%.0f", 10 * t }')" "$ceiling" \
+  "$(ratio "$(awk -v t="$pg64" 'BEGIN { print 10 * t }')" "$ceiling")"
+printf '%-52s %10s %10s %6s\n' "concurrent-64 vs the hand-off ceiling" "$c64" "$ceiling" "$(ratio "$c64" "$ceiling")"
 printf '%-52s %10s %10s %6s\n' "single-writer vs PostgreSQL 1 client" "$single" "$pg1" "$(ratio "$single" "$pg1")"
 printf '%-52s %10s %10s %6s\n' "batch-256 vs PostgreSQL 256 per transaction" "$batch" "$pgb" "$(ratio "$batch" "$pgb")"
 printf '%-52s %10s %10s %6s\n' "single-writer vs JetStream sync publish (no fsync)" "$single" "$jss" "$(ratio "$single" "$jss")"
