@@ -1,5 +1,6 @@
 // The reactors that set a peer's status (reactor.h, RegistryReactors): peer-status (license and
-// drift events) and peer-health (sync failures and successes).
+// drift events) and peer-health (sync failures and successes); and RegistryReactors, with the
+// transfer saga (transfer_saga.cc).
 #include <simdjson.h>
 
 #include "annals/base/json_writer.h"
@@ -9,6 +10,8 @@
 #include "annals/projections/registry_views.h"
 #include "annals/reactors/limits.h"
 #include "annals/schemas/event_types.h"
+#include "internal/record_data.h"
+#include "internal/transfer_saga.h"
 
 namespace annals::reactors {
 namespace es = annals::eventstore;
@@ -20,20 +23,8 @@ namespace {
 constexpr std::string_view kName = "peer-status";
 constexpr std::string_view kHealthName = "peer-health";
 
-std::string StringMember(const simdjson::dom::element& data, std::string_view name) {
-  std::string_view value;
-  if (data[name].get_string().get(value) != simdjson::SUCCESS) return "";
-  return std::string(value);
-}
-
-Result<simdjson::dom::element> ParseData(simdjson::dom::parser& parser, const es::Record& record) {
-  simdjson::dom::element data;
-  if (parser.parse(record.event().text_data()).get(data) != simdjson::SUCCESS || !data.is_object()) {
-    return Status::Corruption("position " + std::to_string(record.position()) +
-                              ": the event's data is not a JSON object");
-  }
-  return data;
-}
+using internal::ParseData;
+using internal::StringMember;
 
 // registry.peer.status_changed.v1 for `peer_id`, caused by `cause` (at its time), from `reactor`.
 es::ProposedEvent StatusChanged(std::string_view reactor, const es::Record& cause,
@@ -189,6 +180,7 @@ std::vector<std::unique_ptr<Reactor>> RegistryReactors(const es::Ledger* ledger,
   std::vector<std::unique_ptr<Reactor>> reactors;
   reactors.push_back(std::make_unique<PeerStatusReactor>(ledger));
   reactors.push_back(std::make_unique<PeerHealthReactor>(ledger, views));
+  reactors.push_back(MakeTransferSaga(ledger));
   return reactors;
 }
 

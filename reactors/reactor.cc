@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -65,6 +66,7 @@ class ReactorRunner::Worker {
     uint64_t saved_position = position;
     auto saved_at = std::chrono::steady_clock::now();
     std::vector<es::Record> wanted;
+    if (!ResumeReactor(position)) return;
     while (!stop_.stopped()) {
       const uint64_t head = ledger_->WaitForHead(position, kTailWaitMs);
       if (head > position) {
@@ -85,6 +87,7 @@ class ReactorRunner::Worker {
         status_.handled += read_to - position;
         position = read_to;
       }
+      if (!HandleDue(position)) return;
       // A hint only: a lost checkpoint replays causes whose events are then Duplicates.
       const auto now = std::chrono::steady_clock::now();
       const bool read_wanted = !wanted.empty();
@@ -96,6 +99,38 @@ class ReactorRunner::Worker {
       }
       wanted.clear();
     }
+  }
+
+  // Reactor::Resume, retried with backoff until it succeeds; false when stopping.
+  bool ResumeReactor(uint64_t checkpoint) {
+    std::chrono::milliseconds backoff = kRetryBackoffMin;
+    for (;;) {
+      Status s = reactor_->Resume(checkpoint);
+      if (s.ok()) return true;
+      Fail("resuming from position " + std::to_string(checkpoint) + ": " + s.ToString(),
+           /*final=*/false);
+      if (!stop_.Pause(backoff)) return false;
+      backoff = std::min(backoff * 2, kRetryBackoffMax);
+    }
+  }
+
+  // Once every record up to the head has been read (`position`), appends what is due now
+  // (Reactor::Due); false when stopping or failed.
+  bool HandleDue(uint64_t position) {
+    const es::Head head = ledger_->GetHead();
+    if (position < head.position) return true;
+    const int64_t wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    for (Reactor::DueEvent& due : reactor_->Due(std::max(wall_ns, head.recorded_at_ns))) {
+      std::vector<es::ProposedEvent> events;
+      events.push_back(std::move(due.event));
+      const uint64_t cause = due.cause;
+      if (!Handle(cause, [&]() -> Result<std::vector<es::ProposedEvent>> { return events; })) {
+        return false;
+      }
+    }
+    return true;
   }
 
   // The records after `position` (at most kReactorPageEventsMax), the ones the reactor wants
@@ -127,11 +162,18 @@ class ReactorRunner::Worker {
 
   // Reacts to one record until its events are recorded; false when stopping or failed.
   bool Handle(const es::Record& record) {
+    return Handle(record.position(), [&] { return reactor_->React(record); });
+  }
+
+  // Appends the events `react` gives for the record at `cause` until they are recorded (or
+  // dropped: an expected revision no longer met); false when stopping or failed.
+  bool Handle(uint64_t cause,
+              const std::function<Result<std::vector<es::ProposedEvent>>()>& react) {
     std::chrono::milliseconds backoff = kRetryBackoffMin;
     int attempts = 0;
     while (true) {
       bool transient = false;
-      std::string error = Attempt(record, &transient);
+      std::string error = Attempt(cause, react, &transient);
       if (error.empty()) {
         std::lock_guard lock(mu_);
         if (status_.state == "retrying") status_.state = "running";
@@ -139,26 +181,28 @@ class ReactorRunner::Worker {
       }
       if (!transient && ++attempts >= kReactorAttemptsMax) {
         Fail(fmt::format("position {}: {} (gave up after {} attempts; the reactor stops here)",
-                         record.position(), error, attempts),
+                         cause, error, attempts),
              /*final=*/true);
         return false;
       }
-      Fail(fmt::format("position {}: {}", record.position(), error), /*final=*/false);
+      Fail(fmt::format("position {}: {}", cause, error), /*final=*/false);
       if (!stop_.Pause(backoff)) return false;
       backoff = std::min(backoff * 2, kRetryBackoffMax);
     }
   }
 
-  // One try: React, then append its events. "" when done; else why not.
-  std::string Attempt(const es::Record& record, bool* transient) {
-    auto events = reactor_->React(record);
+  // One try: `react`, then append its events. "" when done; else why not.
+  std::string Attempt(uint64_t cause,
+                      const std::function<Result<std::vector<es::ProposedEvent>>()>& react,
+                      bool* transient) {
+    auto events = react();
     if (!events.ok()) {
       *transient = events.status().code() == StatusCode::kUnavailable;
       return events.status().ToString();
     }
     if (events->empty()) return "";
     for (size_t i = 0; i < events->size(); ++i) {
-      (*events)[i].idempotency_key = ReactionKey(reactor_->name(), record.position(), i);
+      (*events)[i].idempotency_key = ReactionKey(reactor_->name(), cause, i);
       (*events)[i].origin.clear();  // this registry
     }
     const std::vector<es::AppendOutcome> outcomes = ledger_->AppendBatch(std::move(*events));
@@ -171,13 +215,22 @@ class ReactorRunner::Worker {
         // Recorded before under this key with other content (the reactor changed since):
         // this cause has its reaction already.
         spdlog::warn("reactor {}: position {} was reacted to before with other events; kept",
-                     status_.name, record.position());
+                     status_.name, cause);
         ++duplicates;
         appended = 0;
         break;
       }
     }
     if (appended + duplicates == 0) {
+      for (const es::AppendOutcome& outcome : outcomes) {
+        if (outcome.code == es::AppendCode::kWrongRevision) {
+          // The reactor asked for a stream state that no longer holds: nothing is written, and
+          // the record that moved the stream comes next.
+          spdlog::info("reactor {}: position {}'s reaction dropped: {}", status_.name, cause,
+                       outcome.error.reason);
+          return "";
+        }
+      }
       for (const es::AppendOutcome& outcome : outcomes) {
         if (outcome.recorded() || outcome.code == es::AppendCode::kBatchAborted) continue;
         *transient = outcome.code == es::AppendCode::kUnavailable;

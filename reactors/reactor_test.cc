@@ -1,18 +1,23 @@
 // Goal: the reactor runner emits each reaction exactly once, under keys derived from its cause,
 // whatever replays happen (a lost checkpoint, a restart); it retries with backoff and stops
-// (never skips) when a reaction keeps failing; the peer-status reactor turns license and drift
-// events into the peer's status, read back through the peers view.
+// (never skips) when a reaction keeps failing, and drops one whose expected revision no longer
+// holds; the peer-status reactor turns license and drift events into the peer's status, read
+// back through the peers view; the transfer saga rolls back, once, exactly the prepared transfers
+// of this registry nothing settled by their deadline, across restarts and lost checkpoints.
 #include "annals/reactors/reactor.h"
 
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 
 #include "annals/projections/peers.h"
 #include "annals/projections/registry_views.h"
+#include "annals/base/time_format.h"
 #include "annals/reactors/limits.h"
 #include "annals/testing/views_fixture.h"
+#include "internal/transfer_saga.h"
 
 namespace annals::reactors {
 namespace {
@@ -111,9 +116,10 @@ TEST_CASE("license and drift events set the peer's status, once each") {
   f.Settle(*runner);
   CHECK(f.CountType("registry.peer.status_changed.v1") == 4);
   std::vector<ReactorStatus> statuses = runner->Statuses();
-  REQUIRE(statuses.size() == 2);
+  REQUIRE(statuses.size() == 3);
   CHECK(statuses[0].name == "peer-status");
   CHECK(statuses[1].name == "peer-health");
+  CHECK(statuses[2].name == "transfer-saga");
   CHECK(statuses[0].emitted == 4);
   CHECK(statuses[0].state == "running");
 }
@@ -237,6 +243,169 @@ TEST_CASE("failures are retried with backoff; a reaction that cannot pass stops 
   // It stopped at the cause it could not react to: never past it.
   CHECK(status.position == f.ledger->GetHead().position - 1);
   CHECK(f.CountType("t.effect.v1") == 1);
+}
+
+// A reactor that answers each t.cause.v1 with an event in stream "s" expected at revision 5,
+// which that stream never reaches.
+class StaleExpectation final : public Reactor {
+ public:
+  std::string_view name() const override { return "stale"; }
+  Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
+    std::vector<es::ProposedEvent> events;
+    if (record.event().type() != "t.cause.v1") return events;
+    es::ProposedEvent p = testing::Propose(
+        testing::MakeEvent("t.effect.v1", "/stale", "effect-" + std::to_string(record.position())));
+    p.stream = "s";
+    p.expected = es::ExpectedRevision::Exact(5);
+    events.push_back(std::move(p));
+    return events;
+  }
+};
+
+TEST_CASE("a reaction whose expected revision no longer holds is dropped, and the reactor goes on") {
+  Fixture f;
+  f.Add("t.cause.v1", "{}");
+  f.Add("t.cause.v1", "{}");
+  auto runner = ReactorRunner::Start(f.ledger.get(), [] {
+    std::vector<std::unique_ptr<Reactor>> reactors;
+    reactors.push_back(std::make_unique<StaleExpectation>());
+    return reactors;
+  }());
+  REQUIRE(runner.ok());
+  f.Settle(**runner);
+  const ReactorStatus status = (*runner)->Statuses()[0];
+  CHECK(status.state == "running");
+  CHECK(status.retries == 0);
+  CHECK(status.emitted == 0);
+  CHECK(status.position == f.ledger->GetHead().position);
+  CHECK(f.CountType("t.effect.v1") == 0);
+}
+
+// Transfers: events of the saga's four types in the transfer's stream.
+constexpr char kLongAgo[] = "2020-01-01T00:00:00Z";
+constexpr char kFarAway[] = "2999-01-01T00:00:00Z";
+
+uint64_t AddTransferEvent(Fixture& f, std::string_view type, std::string_view id,
+                          std::string_view expires_at = "", std::string_view origin = "") {
+  std::string data = R"({"transfer_id":")" + std::string(id) + "\"";
+  if (type == "registry.transfer.prepared.v1") {
+    data += R"(,"from_agent":"did:web:a.example:agent-1","to_agent":"did:web:b.example:agent-2",)"
+            R"("from_registry":"home","to_registry":"frame-b","amount":"10.50","fee":"0.25",)"
+            R"("expires_at":")" + std::string(expires_at) + "\"";
+  }
+  if (type == "registry.transfer.rolled_back.v1") data += R"(,"reason":"operator")";
+  data += "}";
+  es::ProposedEvent p = testing::Propose(testing::MakeEvent(
+      std::string(type), "/test", "tx-" + std::to_string(++f.appended), data));
+  p.stream = "transfer-" + std::string(id);
+  p.origin = std::string(origin);
+  const es::AppendOutcome o = f.ledger->Append(std::move(p));
+  REQUIRE_MESSAGE(o.code == es::AppendCode::kAppended, o.error.reason);
+  return o.position;
+}
+
+// Waits (bounded) until the ledger holds `count` events of `type` and the reactors are at its
+// head, then a little more: nothing else may come.
+void WaitForCount(Fixture& f, ReactorRunner& runner, std::string_view type, size_t count) {
+  for (int i = 0; i < 2000 && f.CountType(type) < count; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  f.Settle(runner);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  f.Settle(runner);
+}
+
+TEST_CASE("transfer-saga: what nothing settled by its deadline is rolled back, once") {
+  Fixture f;
+  const uint64_t late = AddTransferEvent(f, "registry.transfer.prepared.v1", "t-late", kLongAgo);
+  AddTransferEvent(f, "registry.transfer.prepared.v1", "t-done", kLongAgo);
+  AddTransferEvent(f, "registry.transfer.committed.v1", "t-done");
+  AddTransferEvent(f, "registry.transfer.prepared.v1", "t-future", kFarAway);  // 72 h from now
+  AddTransferEvent(f, "registry.transfer.prepared.v1", "t-peer", kLongAgo, "frame-b");
+  {
+    auto runner = StartRegistryReactors(f.ledger.get(), f.runner.get());
+    WaitForCount(f, *runner, "registry.transfer.rolled_back.v1", 1);
+    CHECK(runner->Statuses()[2].emitted == 1);
+  }
+  auto page = f.ledger->ReadAll(
+      {.from_position = 1, .limit = 100, .type = "registry.transfer.rolled_back.v1"});
+  REQUIRE(page.ok());
+  REQUIRE(page->records.size() == 1);
+  const es::Record& rollback = page->records.front();
+  CHECK(rollback.stream() == "transfer-t-late");
+  CHECK(rollback.revision() == 1);  // right after the prepared event
+  CHECK(rollback.idempotency_key() == ReactionKey("transfer-saga", late, 0));
+  CHECK(rollback.event().text_data().find(R"("transfer_id":"t-late")") != std::string::npos);
+
+  // A crash between the rollback and the checkpoint, then a later transfer: the replay reads
+  // the rollback before it asks what is due (it is in the ledger), and rolls back the new one.
+  REQUIRE(f.ledger->SaveCheckpoint("reactor/transfer-saga", 0).ok());
+  AddTransferEvent(f, "registry.transfer.prepared.v1", "t-later", kLongAgo);
+  auto again = StartRegistryReactors(f.ledger.get(), f.runner.get());
+  WaitForCount(f, *again, "registry.transfer.rolled_back.v1", 2);
+  CHECK(f.CountType("registry.transfer.rolled_back.v1") == 2);
+  CHECK(again->Statuses()[2].emitted == 1);
+  again->Stop();
+
+  // Had the first run stopped between deciding and appending, its rollback comes again under
+  // the same key with the same content: a Duplicate, never a second event.
+  std::vector<es::ProposedEvent> replayed;
+  {
+    auto saga = MakeTransferSaga(f.ledger.get());
+    REQUIRE(saga->Resume(late).ok());  // the checkpoint just past the prepared event
+    std::vector<Reactor::DueEvent> due = saga->Due(std::numeric_limits<int64_t>::max());
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].cause == late);
+    due[0].event.idempotency_key = ReactionKey("transfer-saga", late, 0);
+    CHECK(f.ledger->Append(std::move(due[0].event)).code == es::AppendCode::kDuplicate);
+  }
+
+  // A restart from the checkpoint at the head: what is settled stays settled.
+  auto third = StartRegistryReactors(f.ledger.get(), f.runner.get());
+  WaitForCount(f, *third, "registry.transfer.rolled_back.v1", 2);
+  CHECK(f.CountType("registry.transfer.rolled_back.v1") == 2);
+  CHECK(third->Statuses()[2].emitted == 0);
+  third->Stop();
+  f.runner->Stop();
+}
+
+TEST_CASE("transfer-saga: deadlines, and a commit that gets in first") {
+  Fixture f;
+  auto saga = MakeTransferSaga(f.ledger.get());
+  REQUIRE(saga->Resume(0).ok());
+  const uint64_t pos = AddTransferEvent(f, "registry.transfer.prepared.v1", "t-1", kFarAway);
+  auto prepared = f.ledger->ReadAt(pos);
+  REQUIRE(prepared.ok());
+  REQUIRE(saga->React(*prepared).ok());
+  const int64_t deadline = prepared->recorded_at_ns() +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(kTransferCommitWindow).count();
+  CHECK(saga->Due(deadline - 1).empty());
+  std::vector<Reactor::DueEvent> due = saga->Due(deadline);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].cause == pos);
+  CHECK(due[0].event.stream == "transfer-t-1");
+  CHECK(due[0].event.expected.kind == es::ExpectedRevision::Kind::kExact);
+  CHECK(due[0].event.expected.revision == 0);
+  CHECK(saga->Due(deadline + 1).empty());  // returned once
+
+  // The commit landed first: the rollback, expected right after the prepared event, is refused.
+  AddTransferEvent(f, "registry.transfer.committed.v1", "t-1");
+  due[0].event.idempotency_key = ReactionKey("transfer-saga", pos, 0);
+  CHECK(f.ledger->Append(std::move(due[0].event)).code == es::AppendCode::kWrongRevision);
+
+  // Read from the start again, the saga finds the transfer settled.
+  auto resumed = MakeTransferSaga(f.ledger.get());
+  REQUIRE(resumed->Resume(f.ledger->GetHead().position).ok());
+  CHECK(resumed->Due(deadline * 2).empty());
+
+  // expires_at before the window ends is the deadline; one past 2262 is the window's end; one
+  // in year 1 is long due.
+  CHECK(TransferDeadlineNs(1'000'000'000'000'000'000, 1'000'000'100, 5) ==
+        1'000'000'100'000'000'005);
+  CHECK(TransferDeadlineNs(1'000'000'000'000'000'000, kRfc3339SecondsMax, 0) ==
+        1'000'000'000'000'000'000 + 72LL * 3600 * 1'000'000'000);
+  CHECK(TransferDeadlineNs(1'000'000'000'000'000'000, kRfc3339SecondsMin, 0) ==
+        std::numeric_limits<int64_t>::min());
 }
 
 TEST_CASE("reactor names are checked") {

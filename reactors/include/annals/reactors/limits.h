@@ -30,6 +30,10 @@ inline constexpr int64_t kPeerInactiveAfterFailures = 3;
 // the reaction is retried (Unavailable).
 inline constexpr std::chrono::milliseconds kPeerViewWaitMs{2000};
 
+// transfer-saga: a prepared transfer not committed within this long is rolled back (or sooner,
+// at the prepared event's own expires_at).
+inline constexpr std::chrono::hours kTransferCommitWindow{72};
+
 // Replication (replication.h).
 // Registry names that replicate: 1 to kRegistryNameBytesMax of [a-z0-9_-], starting with a
 // letter or digit (they become a NATS subject token and part of a stream name).

@@ -11,6 +11,14 @@
 // code changed since, KeyReuse: the cause has its reaction already) and nothing is emitted
 // twice. Reactors use the ledger's time (the cause's recorded_at), never the wall clock.
 //
+// Time-driven reactors (deadlines) also answer Due: once the runner has read to the ledger's
+// head, it asks what is due now. Only then may the wall clock count: at the head no record is
+// left unread that could have settled the deadline first, so a replay, which reads every record
+// before it asks, decides as the first run did. A due event carries the position of the record
+// that set its deadline, and its key is that record's reaction key. An emitted event whose
+// expected revision the stream no longer meets (a commit got in first) is dropped: the reactor
+// asked for that condition, and the record that moved the stream is read next.
+//
 // Failures: a React() error or a refused append is retried with backoff (limits.h). Storage
 // failing (Unavailable) is waited out; any other refusal is tried kReactorAttemptsMax times,
 // then the reactor stops and its status says why. A reactor never skips a position.
@@ -48,6 +56,28 @@ class Reactor {
   virtual bool Wants(std::string_view type) const {
     (void)type;
     return true;
+  }
+
+  // Called once before the first React, with the reactor's checkpoint: a reactor that tracks
+  // deadlines rebuilds them from the ledger up to it. Default: nothing to rebuild.
+  virtual Status Resume(uint64_t checkpoint) {
+    (void)checkpoint;
+    return Status::Ok();
+  }
+
+  // An event due at a deadline, caused by the record at `cause` (its key is that record's
+  // reaction key, index 0).
+  struct DueEvent {
+    uint64_t cause = 0;
+    eventstore::ProposedEvent event;
+  };
+  // The events due at `now_ns` (ns since the epoch: the later of the wall clock and the head's
+  // recorded_at), each returned once: the reactor forgets a deadline it returns, and Resume
+  // brings back any whose event a crash kept from the ledger. Called only when every record up
+  // to the ledger's head has been through React. Default: none.
+  virtual std::vector<DueEvent> Due(int64_t now_ns) {
+    (void)now_ns;
+    return {};
   }
 };
 
@@ -96,6 +126,11 @@ class ReactorRunner {
 //   sets it to DRIFT (registry.peer.status_changed.v1 in stream peer-<peer_id>).
 // - "peer-health": kPeerInactiveAfterFailures registry.peer.sync_failed.v1 in a row make an
 //   ACTIVE peer INACTIVE; a registry.peer.sync_succeeded.v1 makes an INACTIVE peer ACTIVE.
+// - "transfer-saga": a registry.transfer.prepared.v1 not settled by its deadline (the earlier
+//   of its expires_at and kTransferCommitWindow after it was recorded) is rolled back:
+//   registry.transfer.rolled_back.v1 in the transfer's stream, appended only if nothing was
+//   appended to that stream since the prepared event (a commit, a rollback, the tokens). A
+//   prepared event without a stream is left alone (nothing could guard its rollback).
 // `views` (the peers view) must outlive the reactors.
 std::vector<std::unique_ptr<Reactor>> RegistryReactors(const eventstore::Ledger* ledger,
                                                        projections::Runner* views);
