@@ -7,6 +7,10 @@
 // missing or doubled, and each names the peer and status the ledger decides: a license's peer
 // is the one of its latest registry.license.issued.v1 before the cause (a license is issued
 // again to another peer half-way, so an index that lost entries in a crash would show).
+// Prepared transfers long past their deadline are spread through the history, a third of them
+// committed: every one left uncommitted has exactly one registry.transfer.rolled_back.v1 under
+// its key (reactor/transfer-saga/<prepared position>/0) in its stream, and no committed one has
+// any.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <simdjson.h>
@@ -15,6 +19,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -35,6 +40,10 @@ constexpr int kMidWorkKillsWanted = 6;
 constexpr int kDelayMaxMs = 5000;
 constexpr auto kFinalRunWaitMax = std::chrono::seconds(120);
 constexpr char kStatusChanged[] = "registry.peer.status_changed.v1";
+constexpr char kPrepared[] = "registry.transfer.prepared.v1";
+constexpr char kRolledBack[] = "registry.transfer.rolled_back.v1";
+// A prepared transfer after every this many causes; every third one is committed.
+constexpr int kCausesPerTransfer = 10;
 
 std::string Annalsctl() { return BinDir() + "/annalsctl"; }
 
@@ -59,8 +68,24 @@ struct Expected {
   std::string status;
 };
 
-// The history, and what each cause (by its id) must lead to.
-std::string History(std::map<std::string, Expected>* expected) {
+std::string Transfer(int n, bool committed) {
+  const std::string id = "t-" + std::to_string(n);
+  std::string out = Event(
+      kPrepared, "prepare-" + id, "transfer-" + id,
+      R"({"transfer_id":")" + id +
+          R"(","from_agent":"did:web:a.example:agent-1","to_agent":"did:web:b.example:agent-2",)"
+          R"("from_registry":"home","to_registry":"peer-1","amount":"10.00","fee":"0.10",)"
+          R"("expires_at":"2020-01-01T00:00:00Z"})");
+  if (committed) {
+    out += Event("registry.transfer.committed.v1", "commit-" + id, "transfer-" + id,
+                 R"({"transfer_id":")" + id + R"("})");
+  }
+  return out;
+}
+
+// The history, and what each cause (by its id) must lead to; `rollbacks`: the transfers
+// (by id) left uncommitted.
+std::string History(std::map<std::string, Expected>* expected, std::set<std::string>* rollbacks) {
   std::string out;
   std::map<int, int> peer_of;  // license -> peer, as issued so far
   for (int k = 0; k < kPeers; ++k) {
@@ -71,6 +96,11 @@ std::string History(std::map<std::string, Expected>* expected) {
     if (i == kCauses / 2) {
       out += Issued(0, 9, "reissue-0");  // lic-0 now belongs to peer-9
       peer_of[0] = 9;
+    }
+    if (i % kCausesPerTransfer == 0) {
+      const int n = i / kCausesPerTransfer;
+      out += Transfer(n, n % 3 == 0);
+      if (n % 3 != 0) rollbacks->insert("t-" + std::to_string(n));
     }
     const std::string id = "cause-" + std::to_string(i);
     const int k = (i / 3) % kPeers;
@@ -107,6 +137,16 @@ std::string Read(const std::string& data, std::string_view type) {
 size_t Lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
 // annals_reactor_position of `reactor` from /metrics (0 when absent).
+// Records of `type` the server's audit route gives (at most 1,000).
+size_t CountOfType(HttpClient& client, std::string_view type) {
+  auto page = client.Get("/api/v1/events?limit=1000&type=" + std::string(type));
+  REQUIRE(page.status == 200);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE(parser.parse(page.body).get(doc) == simdjson::SUCCESS);
+  return simdjson::dom::array(doc["events"]).size();
+}
+
 uint64_t ReactorPosition(HttpClient& client, const std::string& reactor) {
   auto metrics = client.Get("/metrics");
   REQUIRE(metrics.status == 200);
@@ -120,7 +160,9 @@ TEST_CASE("reactors killed with SIGKILL at random instants react to every cause 
   TempDir dir;
   const std::string data = dir.Sub("data");
   std::map<std::string, Expected> expected;
-  auto import = RunCommand({Annalsctl(), "--data", data, "import", "-"}, History(&expected));
+  std::set<std::string> rollbacks;
+  auto import =
+      RunCommand({Annalsctl(), "--data", data, "import", "-"}, History(&expected, &rollbacks));
   REQUIRE(import.exit_code == 0);
 
   // Kill after a random while, growing while the kills land before any reaction (a slow start).
@@ -155,7 +197,8 @@ TEST_CASE("reactors killed with SIGKILL at random instants react to every cause 
     REQUIRE(server.listening());
     HttpClient client(server.port());
     const auto deadline = std::chrono::steady_clock::now() + kFinalRunWaitMax;
-    while (ReactorPosition(client, "peer-status") < last_cause) {
+    while (ReactorPosition(client, "peer-status") < last_cause ||
+           CountOfType(client, kRolledBack) < rollbacks.size()) {
       REQUIRE(std::chrono::steady_clock::now() < deadline);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -194,6 +237,33 @@ TEST_CASE("reactors killed with SIGKILL at random instants react to every cause 
   for (const auto& [cause, count] : reactions) {
     INFO("cause at position " << cause);
     CHECK(count == 1);  // none doubled
+  }
+
+  // Transfers: the prepared ones by position, then each rollback against them.
+  std::map<uint64_t, std::string> prepared;  // position -> transfer id
+  ForEachJsonLine(Read(data, kPrepared), [&](simdjson::dom::element e) {
+    prepared[uint64_t(e["position"])] = std::string(std::string_view(e["data"]["transfer_id"]));
+  });
+  std::map<std::string, int> rolled_back;  // transfer id -> rollbacks
+  ForEachJsonLine(Read(data, kRolledBack), [&](simdjson::dom::element e) {
+    const std::string key{std::string_view(e["idempotency_key"])};
+    INFO(key);
+    const std::string prefix = "reactor/transfer-saga/";
+    REQUIRE(key.rfind(prefix, 0) == 0);
+    REQUIRE(key.substr(key.size() - 2) == "/0");
+    const uint64_t cause = std::stoull(key.substr(prefix.size(), key.size() - prefix.size() - 2));
+    auto it = prepared.find(cause);
+    REQUIRE(it != prepared.end());
+    CHECK(std::string_view(e["data"]["transfer_id"]) == it->second);
+    CHECK(std::string_view(e["stream"]) == "transfer-" + it->second);
+    CHECK(uint64_t(e["revision"]) == 1);  // right after its prepared event
+    ++rolled_back[it->second];
+  });
+  CHECK(rolled_back.size() == rollbacks.size());
+  for (const auto& [id, count] : rolled_back) {
+    INFO("transfer " << id);
+    CHECK(rollbacks.count(id) == 1);  // never a committed one
+    CHECK(count == 1);                // none doubled
   }
 }
 
