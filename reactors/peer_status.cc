@@ -10,6 +10,8 @@
 #include "annals/projections/registry_views.h"
 #include "annals/reactors/limits.h"
 #include "annals/schemas/event_types.h"
+#include "internal/outbox.h"
+#include "internal/reaction_event.h"
 #include "internal/record_data.h"
 #include "internal/transfer_saga.h"
 
@@ -30,26 +32,14 @@ using internal::StringMember;
 es::ProposedEvent StatusChanged(std::string_view reactor, const es::Record& cause,
                               const std::string& peer_id, const std::string& status,
                               const std::string& reason) {
-  es::ProposedEvent proposed;
-  es::CloudEvent& event = proposed.event;
-  event.set_id(std::string(reactor) + "-" + std::to_string(cause.position()));
-  event.set_source("/annals/reactors/" + std::string(reactor));
-  event.set_spec_version("1.0");
-  event.set_type(std::string(types::kPeerStatusChanged));
-  auto& attributes = *event.mutable_attributes();
-  attributes["subject"].set_ce_string("peer-" + peer_id);
-  attributes["datacontenttype"].set_ce_string("application/json");
-  auto* time = attributes["time"].mutable_ce_timestamp();  // the ledger's time of the cause
-  time->set_seconds(cause.recorded_at_ns() / 1'000'000'000);
-  time->set_nanos(static_cast<int32_t>(cause.recorded_at_ns() % 1'000'000'000));
   JsonWriter data;
   data.BeginObject()
       .Member("peer_id", peer_id)
       .Member("status", status)
       .Member("reason", reason)
       .EndObject();
-  event.set_text_data(data.Release());
-  return proposed;
+  return internal::ReactionEvent(reactor, types::kPeerStatusChanged, cause, "peer-" + peer_id,
+                                 data.Release());
 }
 
 class PeerStatusReactor final : public Reactor {
@@ -176,11 +166,16 @@ class PeerHealthReactor final : public Reactor {
 }  // namespace
 
 std::vector<std::unique_ptr<Reactor>> RegistryReactors(const es::Ledger* ledger,
-                                                       pj::Runner* views) {
+                                                       pj::Runner* views,
+                                                       const RegistryReactorOptions& options) {
   std::vector<std::unique_ptr<Reactor>> reactors;
   reactors.push_back(std::make_unique<PeerStatusReactor>(ledger));
   reactors.push_back(std::make_unique<PeerHealthReactor>(ledger, views));
   reactors.push_back(MakeTransferSaga(ledger));
+  if (options.post_webhook) reactors.push_back(MakeWebhookOutbox(ledger, options.post_webhook));
+  if (!options.operator_webhook.empty()) {
+    reactors.push_back(MakeOperatorNotify(ledger, options.operator_webhook));
+  }
   return reactors;
 }
 

@@ -3,13 +3,17 @@
 // (never skips) when a reaction keeps failing, and drops one whose expected revision no longer
 // holds; the peer-status reactor turns license and drift events into the peer's status, read
 // back through the peers view; the transfer saga rolls back, once, exactly the prepared transfers
-// of this registry nothing settled by their deadline, across restarts and lost checkpoints.
+// of this registry nothing settled by their deadline, across restarts and lost checkpoints; the
+// webhook outbox delivers each notification request of this registry and records its outcome
+// once (delivered after retries, failed after the last attempt or at once for a target no retry
+// reaches), never posting again what a replay finds settled; drift requests an operator webhook.
 #include "annals/reactors/reactor.h"
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "annals/projections/peers.h"
@@ -17,6 +21,7 @@
 #include "annals/base/time_format.h"
 #include "annals/reactors/limits.h"
 #include "annals/testing/views_fixture.h"
+#include "internal/outbox.h"
 #include "internal/transfer_saga.h"
 
 namespace annals::reactors {
@@ -406,6 +411,128 @@ TEST_CASE("transfer-saga: deadlines, and a commit that gets in first") {
         1'000'000'000'000'000'000 + 72LL * 3600 * 1'000'000'000);
   CHECK(TransferDeadlineNs(1'000'000'000'000'000'000, kRfc3339SecondsMin, 0) ==
         std::numeric_limits<int64_t>::min());
+}
+
+// Webhook deliveries for the outbox tests: each POST recorded; the first `failures` answered
+// Unavailable; a target containing "bad" answered InvalidArgument.
+struct Deliveries {
+  std::mutex mu;
+  std::vector<std::string> keys;
+  std::vector<std::string> bodies;
+  int failures = 0;
+
+  WebhookPost Post() {
+    return [this](std::string_view url, std::string_view body, std::string_view key) {
+      std::lock_guard lock(mu);
+      keys.emplace_back(key);
+      bodies.emplace_back(body);
+      if (url.find("bad") != std::string_view::npos) return Status::InvalidArgument("not a URL");
+      if (failures > 0) {
+        --failures;
+        return Status::Unavailable("HTTP 503");
+      }
+      return Status::Ok();
+    };
+  }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return keys.size();
+  }
+};
+
+uint64_t RequestNotification(Fixture& f, std::string_view id, std::string_view target,
+                             std::string_view origin = "") {
+  es::ProposedEvent p = testing::Propose(testing::MakeEvent(
+      "registry.notification.requested.v1", "/test", "req-" + std::string(id),
+      R"({"notification_id":")" + std::string(id) + R"(","channel":"webhook","target":")" +
+          std::string(target) + R"(","subject":"s","body":"b","caused_by":1})"));
+  p.stream = "notification-" + std::string(id);
+  p.origin = std::string(origin);
+  const es::AppendOutcome o = f.ledger->Append(std::move(p));
+  REQUIRE_MESSAGE(o.code == es::AppendCode::kAppended, o.error.reason);
+  return o.position;
+}
+
+std::unique_ptr<ReactorRunner> StartOutbox(Fixture& f, Deliveries& deliveries,
+                                           std::string operator_webhook = "") {
+  RegistryReactorOptions options;
+  options.post_webhook = deliveries.Post();
+  options.operator_webhook = std::move(operator_webhook);
+  auto runner = ReactorRunner::Start(f.ledger.get(),
+                                     RegistryReactors(f.ledger.get(), f.runner.get(), options));
+  REQUIRE_MESSAGE(runner.ok(), runner.status().ToString());
+  return std::move(runner).value();
+}
+
+TEST_CASE("webhook-outbox: delivered once after retries, failed after the last attempt") {
+  Fixture f;
+  Deliveries deliveries;
+  deliveries.failures = 2;
+  RequestNotification(f, "n-1", "http://hooks.example/ops");
+  RequestNotification(f, "n-peer", "http://hooks.example/ops", "frame-b");  // theirs: not ours
+  {
+    auto runner = StartOutbox(f, deliveries);
+    WaitForCount(f, *runner, "registry.notification.delivered.v1", 1);
+  }
+  CHECK(deliveries.count() == 3);  // two failures, then the delivery
+  CHECK(deliveries.keys.back() == "n-1");
+  CHECK(deliveries.bodies.back().find(R"("type":"registry.notification.requested.v1")") !=
+        std::string::npos);
+  auto delivered = f.ledger->ReadStream("notification-n-1", 0, 10);
+  REQUIRE(delivered.ok());
+  REQUIRE(delivered->records.size() == 2);
+  CHECK(delivered->records[1].event().type() == "registry.notification.delivered.v1");
+  CHECK(delivered->records[1].event().text_data().find(R"("attempts":3)") != std::string::npos);
+
+  // A replay from a lost checkpoint finds the outcome in the stream: no second POST.
+  REQUIRE(f.ledger->SaveCheckpoint("reactor/webhook-outbox", 0).ok());
+  deliveries.failures = 1000;  // every attempt from here on fails
+  RequestNotification(f, "n-bad", "bad-target");
+  {
+    auto runner = StartOutbox(f, deliveries);
+    WaitForCount(f, *runner, "registry.notification.failed.v1", 1);
+  }
+  CHECK(deliveries.count() == 4);  // n-bad once (no retry can help); n-1 not again
+  CHECK(f.CountType("registry.notification.delivered.v1") == 1);
+  auto failed = f.ledger->ReadStream("notification-n-bad", 1, 10);
+  REQUIRE(failed.ok());
+  REQUIRE(failed->records.size() == 1);
+  CHECK(failed->records[0].event().text_data().find(R"("attempts":1)") != std::string::npos);
+
+  RequestNotification(f, "n-down", "http://hooks.example/down");
+  {
+    auto runner = StartOutbox(f, deliveries);
+    WaitForCount(f, *runner, "registry.notification.failed.v1", 2);
+  }
+  CHECK(deliveries.count() == 4 + kNotificationAttemptsMax);
+  auto down = f.ledger->ReadStream("notification-n-down", 1, 10);
+  REQUIRE(down.ok());
+  REQUIRE(down->records.size() == 1);
+  CHECK(down->records[0].event().type() == "registry.notification.failed.v1");
+  CHECK(down->records[0].event().text_data().find(
+            R"("attempts":)" + std::to_string(kNotificationAttemptsMax)) != std::string::npos);
+  CHECK(down->records[0].event().text_data().find("503") != std::string::npos);
+  f.runner->Stop();
+}
+
+TEST_CASE("operator-notify: detected drift requests a webhook to the operator, delivered") {
+  Fixture f;
+  Deliveries deliveries;
+  const uint64_t drift = f.Add("registry.compliance.drift_detected.v1",
+                               R"({"peer_id":"frame-b","local_policy_hash":"sha256:l",)"
+                               R"("peer_policy_hash":"sha256:p","divergent_agents":3,"threshold":2})");
+  auto runner = StartOutbox(f, deliveries, "https://ops.example/hooks");
+  WaitForCount(f, *runner, "registry.notification.delivered.v1", 1);
+  auto request = f.ledger->ReadStream("notification-drift-" + std::to_string(drift), 0, 10);
+  REQUIRE(request.ok());
+  REQUIRE(request->records.size() == 2);
+  const std::string& data = request->records[0].event().text_data();
+  CHECK(data.find(R"("target":"https://ops.example/hooks")") != std::string::npos);
+  CHECK(data.find(R"("caused_by":)" + std::to_string(drift)) != std::string::npos);
+  CHECK(deliveries.count() == 1);
+  CHECK(deliveries.keys.front() == "drift-" + std::to_string(drift));
+  runner->Stop();
+  f.runner->Stop();
 }
 
 TEST_CASE("reactor names are checked") {

@@ -24,6 +24,7 @@
 #include "annals/reactors/limits.h"
 #include "annals/reactors/reactor.h"
 #include "annals/schemas/event_types.h"
+#include "internal/reaction_event.h"
 #include "internal/record_data.h"
 #include "internal/transfer_saga.h"
 
@@ -144,24 +145,15 @@ class TransferSagaReactor final : public Reactor {
   }
 
   static es::ProposedEvent Rollback(const std::string& id, const Open& open) {
-    es::ProposedEvent proposed;
-    es::CloudEvent& event = proposed.event;
-    event.set_id(std::string(kName) + "-" + std::to_string(open.position));
-    event.set_source("/annals/reactors/" + std::string(kName));
-    event.set_spec_version("1.0");
-    event.set_type(std::string(types::kTransferRolledBack));
-    auto& attributes = *event.mutable_attributes();
-    attributes["subject"].set_ce_string(open.stream);
-    attributes["datacontenttype"].set_ce_string("application/json");
-    auto* time = attributes["time"].mutable_ce_timestamp();  // the deadline: replays agree
-    time->set_seconds(open.deadline_ns / 1'000'000'000);
-    time->set_nanos(static_cast<int32_t>(open.deadline_ns % 1'000'000'000));
     JsonWriter data;
     data.BeginObject()
         .Member("transfer_id", id)
         .Member("reason", "not committed by " + FormatRfc3339Nanos(open.deadline_ns))
         .EndObject();
-    event.set_text_data(data.Release());
+    // At the deadline, not at the prepared event's time: replays agree either way.
+    es::ProposedEvent proposed =
+        internal::ReactionEvent(kName, types::kTransferRolledBack, open.position, open.stream,
+                                data.Release(), open.deadline_ns);
     proposed.stream = open.stream;
     proposed.expected = es::ExpectedRevision::Exact(open.revision);
     return proposed;

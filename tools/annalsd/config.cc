@@ -27,9 +27,10 @@ struct OptionSpec {
   std::function<std::string(const Config&)> get;
 };
 
-// "limits.body_bytes_max" -> "body-bytes-max", "replication.nats_url" -> "nats-url".
+// "limits.body_bytes_max" -> "body-bytes-max", "replication.nats_url" -> "nats-url",
+// "webhooks.operator_webhook" -> "operator-webhook".
 std::string FlagOf(std::string_view key) {
-  for (std::string_view section : {"limits.", "replication."}) {
+  for (std::string_view section : {"limits.", "replication.", "webhooks."}) {
     if (key.starts_with(section)) key.remove_prefix(section.size());
   }
   std::string flag(key);
@@ -253,6 +254,13 @@ const std::vector<OptionSpec>& Specs() {
     s.push_back(Number<int>("replication.stream_replicas",
                             "replicas of this registry's JetStream stream (3 on a cluster)",
                             +[](Config& c) -> int& { return c.stream_replicas; }, 1, 5));
+    s.push_back(Text("webhooks.operator_webhook",
+                     "http(s) URL the operator is notified at when drift is detected; \"\": "
+                     "none",
+                     &Config::operator_webhook));
+    s.push_back(Text("webhooks.webhook_ca",
+                     "PEM CA bundle that signs https webhook targets; \"\": the system's",
+                     &Config::webhook_ca));
     return s;
   }();
   return specs;
@@ -375,6 +383,10 @@ Status Check(Config* config) {
   if (!config->peers.empty() && config->nats_url.empty()) {
     return Status::InvalidArgument("replication.peer is set but replication is off: set "
                                    "replication.nats_url (--nats-url) too");
+  }
+  const std::string& hook = config->operator_webhook;
+  if (!hook.empty() && hook.rfind("http://", 0) != 0 && hook.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("webhooks.operator_webhook must be an http:// or https:// URL");
   }
   return gateway::ValidateGatewayOptions(config->gateway);
 }

@@ -32,6 +32,10 @@ struct Config {
   std::string nats_tls_cert;
   std::string nats_tls_key;
   int stream_replicas = 1;
+  // The webhook outbox (docs/replication.md, "Reactors"): where drift is notified ("": no
+  // operator notifications), and the CA bundle for https webhooks ("": the system's).
+  std::string operator_webhook;
+  std::string webhook_ca;
   // Threads, limits, timeouts and the admin token hashes; host and port come from `listen`,
   // the TLS files from tls_cert, tls_key and tls_client_ca.
   gateway::GatewayOptions gateway;

@@ -14,6 +14,7 @@
 
 #include "annals/eventstore/ledger.h"
 #include "annals/gateway/server.h"
+#include "annals/gateway/webhook.h"
 #include "annals/projections/registry_views.h"
 #include "annals/projections/runner.h"
 #include "annals/projections/views_db.h"
@@ -35,6 +36,7 @@ struct Services {
   std::unique_ptr<es::Ledger> ledger;
   std::unique_ptr<pj::ViewsDb> views_db;
   std::unique_ptr<pj::Runner> runner;
+  std::unique_ptr<gateway::WebhookClient> webhooks;  // the webhook outbox's client
   std::unique_ptr<reactors::ReactorRunner> reactors;
   std::unique_ptr<reactors::Replication> replication;  // null: replication off
   std::unique_ptr<gateway::Server> server;
@@ -70,8 +72,19 @@ Status StartServices(const Config& config, Services* s) {
   runner_options.db = s->views_db.get();
   ANNALS_ASSIGN_OR_RETURN(s->runner, pj::Runner::Open(runner_options, pj::RegistryViews()));
   s->runner->Start();
-  ANNALS_ASSIGN_OR_RETURN(s->reactors, reactors::ReactorRunner::Start(
-                                           s->ledger.get(), reactors::RegistryReactors(s->ledger.get(), s->runner.get())));
+  ANNALS_ASSIGN_OR_RETURN(s->webhooks, gateway::WebhookClient::Make({.ca_file = config.webhook_ca}));
+  reactors::RegistryReactorOptions reactor_options;
+  reactor_options.post_webhook = [client = s->webhooks.get()](std::string_view url,
+                                                              std::string_view body,
+                                                              std::string_view key) {
+    return client->Post(url, body, key);
+  };
+  reactor_options.operator_webhook = config.operator_webhook;
+  ANNALS_ASSIGN_OR_RETURN(
+      s->reactors,
+      reactors::ReactorRunner::Start(
+          s->ledger.get(),
+          reactors::RegistryReactors(s->ledger.get(), s->runner.get(), reactor_options)));
   if (!config.nats_url.empty()) {
     ANNALS_ASSIGN_OR_RETURN(s->replication,
                             reactors::Replication::Start(ReplicationOptionsOf(config, s)));

@@ -34,6 +34,10 @@ inline constexpr std::chrono::milliseconds kPeerViewWaitMs{2000};
 // at the prepared event's own expires_at).
 inline constexpr std::chrono::hours kTransferCommitWindow{72};
 
+// webhook-outbox: delivery attempts of one notification before its failure is recorded (the
+// runner's backoff spaces them: about 6 s in all, plus each attempt's own timeout).
+inline constexpr int kNotificationAttemptsMax = 8;
+
 // Replication (replication.h).
 // Registry names that replicate: 1 to kRegistryNameBytesMax of [a-z0-9_-], starting with a
 // letter or digit (they become a NATS subject token and part of a stream name).

@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -119,6 +120,17 @@ class ReactorRunner {
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
+// Delivers one webhook: POSTs `cloudevent_json` to `url` with Idempotency-Key `key`. Ok when
+// delivered; InvalidArgument when no retry can help (a malformed target); else why not
+// (gateway::WebhookClient::Post is the one annalsd uses).
+using WebhookPost = std::function<Status(std::string_view url, std::string_view cloudevent_json,
+                                         std::string_view key)>;
+
+struct RegistryReactorOptions {
+  WebhookPost post_webhook;      // null: no webhook-outbox
+  std::string operator_webhook;  // "": no operator-notify
+};
+
 // The reactors annals runs (DESIGN.md, Reactors; docs/replication.md), each reading only this
 // registry's own events:
 // - "peer-status": registry.license.suspended.v1 / revoked.v1 / reinstated.v1 set the licensed
@@ -131,8 +143,15 @@ class ReactorRunner {
 //   registry.transfer.rolled_back.v1 in the transfer's stream, appended only if nothing was
 //   appended to that stream since the prepared event (a commit, a rollback, the tokens). A
 //   prepared event without a stream is left alone (nothing could guard its rollback).
+// - "webhook-outbox" (with `post_webhook`): each registry.notification.requested.v1 is POSTed
+//   to its target, then registry.notification.delivered.v1, or, after kNotificationAttemptsMax
+//   attempts, registry.notification.failed.v1, is recorded in its stream. Delivery is at least
+//   once (the target gets the notification_id as Idempotency-Key); the outcome is recorded once.
+// - "operator-notify" (with `operator_webhook`): a registry.compliance.drift_detected.v1
+//   requests a webhook to the operator (registry.notification.requested.v1).
 // `views` (the peers view) must outlive the reactors.
 std::vector<std::unique_ptr<Reactor>> RegistryReactors(const eventstore::Ledger* ledger,
-                                                       projections::Runner* views);
+                                                       projections::Runner* views,
+                                                       const RegistryReactorOptions& options = {});
 
 }  // namespace annals::reactors
