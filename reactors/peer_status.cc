@@ -59,7 +59,7 @@ class PeerStatusReactor final : public Reactor {
   bool Wants(std::string_view type) const override { return !StatusFor(type).empty(); }
 
   Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
-    if (!record.origin().empty() && record.origin() != ledger_->registry_name()) {
+    if (!internal::IsOwn(*ledger_, record)) {
       return std::vector<es::ProposedEvent>{};
     }
     const std::string& type = record.event().type();
@@ -101,7 +101,7 @@ class PeerStatusReactor final : public Reactor {
                             .type = std::string(types::kLicenseIssued)}));
       for (const es::Record& issued : page.records) {
         if (issued.position() >= before) return peer_id;
-        if (!issued.origin().empty() && issued.origin() != ledger_->registry_name()) continue;
+        if (!internal::IsOwn(*ledger_, issued)) continue;
         ANNALS_ASSIGN_OR_RETURN(simdjson::dom::element data, ParseData(parser, issued));
         if (StringMember(data, "license_id") == license_id) peer_id = StringMember(data, "peer_id");
       }
@@ -132,7 +132,7 @@ class PeerHealthReactor final : public Reactor {
 
   Result<std::vector<es::ProposedEvent>> React(const es::Record& record) override {
     std::vector<es::ProposedEvent> events;
-    if (!record.origin().empty() && record.origin() != ledger_->registry_name()) return events;
+    if (!internal::IsOwn(*ledger_, record)) return events;
     const std::string& type = record.event().type();
     if (!Wants(type)) return events;
     const bool failed = type == types::kPeerSyncFailed;

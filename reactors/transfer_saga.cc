@@ -79,7 +79,7 @@ class TransferSagaReactor final : public Reactor {
     const std::string& type = record.event().type();
     if (type == types::kTransferPrepared) {
       ANNALS_RETURN_IF_ERROR(Track(record));
-    } else if (IsTransferType(type) && IsOwn(record)) {
+    } else if (IsTransferType(type) && internal::IsOwn(*ledger_, record)) {
       simdjson::dom::parser parser;
       ANNALS_ASSIGN_OR_RETURN(simdjson::dom::element data, internal::ParseData(parser, record));
       Settle(internal::StringMember(data, "transfer_id"));
@@ -106,10 +106,6 @@ class TransferSagaReactor final : public Reactor {
     int64_t deadline_ns = 0;
   };
 
-  bool IsOwn(const es::Record& record) const {
-    return record.origin().empty() || record.origin() == ledger_->registry_name();
-  }
-
   std::string TransferId(const es::Record& prepared) const {
     simdjson::dom::parser parser;
     auto data = internal::ParseData(parser, prepared);
@@ -118,7 +114,7 @@ class TransferSagaReactor final : public Reactor {
 
   // Opens the transfer `prepared` starts (when it is this registry's, with a stream).
   Status Track(const es::Record& prepared) {
-    if (!IsOwn(prepared) || prepared.stream().empty()) return Status::Ok();
+    if (!internal::IsOwn(*ledger_, prepared) || prepared.stream().empty()) return Status::Ok();
     simdjson::dom::parser parser;
     ANNALS_ASSIGN_OR_RETURN(simdjson::dom::element data, internal::ParseData(parser, prepared));
     const std::string id = internal::StringMember(data, "transfer_id");

@@ -35,9 +35,7 @@ namespace {
 constexpr std::string_view kOutboxName = "webhook-outbox";
 constexpr std::string_view kOperatorName = "operator-notify";
 
-bool IsOwn(const es::Ledger& ledger, const es::Record& record) {
-  return record.origin().empty() || record.origin() == ledger.registry_name();
-}
+using internal::IsOwn;
 
 class WebhookOutboxReactor final : public Reactor {
  public:

@@ -1,5 +1,5 @@
-// The JSON `data` of a recorded domain event, as the reactors read it (EVENTS.md: an event of a
-// catalogued type had its data checked against its schema at append).
+// A recorded domain event as the reactors read it: its JSON `data` (EVENTS.md: an event of a
+// catalogued type had its data checked against its schema at append), and whose it is.
 #pragma once
 
 #include <simdjson.h>
@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "annals/base/status.h"
+#include "annals/eventstore/ledger.h"
 #include "annals/eventstore/record.h"
 
 namespace annals::reactors::internal {
@@ -30,6 +31,12 @@ inline std::string StringMember(const simdjson::dom::element& data, std::string_
   std::string_view value;
   if (data[name].get_string().get(value) != simdjson::SUCCESS) return "";
   return std::string(value);
+}
+
+// Whether `record` is this registry's own (recorded here, not replicated from a peer): the
+// reactors act on their registry's own events only (EVENTS.md, "Whose events a view reads").
+inline bool IsOwn(const eventstore::Ledger& ledger, const eventstore::Record& record) {
+  return record.origin().empty() || record.origin() == ledger.registry_name();
 }
 
 }  // namespace annals::reactors::internal
