@@ -55,11 +55,12 @@ class HookServer {
     thread_ = std::thread([this] { Serve(); });
   }
   ~HookServer() {
+    // The serving thread owns the acceptor: a connection of our own (on an io_context of its
+    // own) wakes its accept, and it returns on seeing stop_.
     stop_ = true;
+    net::io_context poke_context;
+    tcp::socket poke(poke_context);
     boost::system::error_code ec;
-    acceptor_.close(ec);
-    // Unblocks an accept still waiting.
-    tcp::socket poke(ioc_);
     poke.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), ec);
     thread_.join();
   }
